@@ -1,0 +1,30 @@
+// ApiVersions (key 18): the APIs and version ranges this broker serves.
+#include "broker/dispatch.h"
+#include "broker/handlers.h"
+#include "protocol/errors.h"
+#include "protocol/messages/api_versions_request.h"
+#include "protocol/messages/api_versions_response.h"
+
+namespace runnel::broker {
+
+using protocol::ApiVersionsRequest;
+using protocol::ApiVersionsResponse;
+
+void HandleApiVersions(RequestContext& ctx) {
+  ApiVersionsResponse response;
+  if (ctx.api_version() > ApiVersionsRequest::kMaxVersion) {
+    // Answer in v0 so the client can read it, with our ApiVersions range to retry in.
+    response.error_code = protocol::Code(protocol::ErrorCode::kUnsupportedVersion);
+    response.api_keys.push_back(
+        {ApiVersionsRequest::kApiKey, ApiVersionsRequest::kMinVersion, ApiVersionsRequest::kMaxVersion});
+    return ctx.RespondAtVersion(response, 0);
+  }
+  ApiVersionsRequest request;
+  if (!ctx.Decode(&request)) return;
+  for (const HandlerEntry& e : Handlers()) {
+    response.api_keys.push_back({e.api_key, e.min_version, e.max_version});
+  }
+  ctx.Respond(response);
+}
+
+}  // namespace runnel::broker

@@ -1,0 +1,75 @@
+// Broker: the state every handler shares, and the operations on it that carry
+// Kafka's rules (topic names, partition counts, replication factors, configs).
+//
+// Single-threaded: everything runs on the one io_context thread, so nothing here
+// locks. Handlers reach storage through this class, never around it.
+#ifndef RUNNEL_BROKER_BROKER_H_
+#define RUNNEL_BROKER_BROKER_H_
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "asio.hpp"
+#include "broker/config.h"
+#include "protocol/errors.h"
+#include "storage/log_manager.h"
+
+namespace runnel::broker {
+
+// The outcome of an admin operation on a topic: Kafka's error code and message.
+struct TopicResult {
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;
+  std::string message;
+  const storage::TopicMetadata* topic = nullptr;  // set on success (not for validate-only)
+};
+
+class Broker {
+ public:
+  static absl::StatusOr<std::unique_ptr<Broker>> Open(const BrokerConfig& config,
+                                                      asio::io_context* io);
+
+  const BrokerConfig& config() const { return config_; }
+  asio::io_context& io() { return *io_; }
+  const std::string& cluster_id() const { return cluster_id_; }
+  storage::LogManager& logs() { return *logs_; }
+
+  // partitions/replication_factor of -1 take the broker defaults.
+  TopicResult CreateTopic(const std::string& name, int32_t partitions, int16_t replication_factor,
+                          const std::map<std::string, std::string>& configs, bool validate_only);
+  TopicResult DeleteTopic(const std::string& name);
+  TopicResult CreatePartitions(const std::string& name, int32_t count, bool validate_only);
+
+  // The effective max.message.bytes of a topic.
+  int32_t MaxMessageBytes(const storage::TopicMetadata& topic) const;
+
+  // Long-polling fetches register a callback that runs after every append; it
+  // returns true when it is finished (answered) and should be dropped.
+  using AppendListener = std::function<bool()>;
+  void AddAppendListener(std::shared_ptr<AppendListener> listener);
+  void RemoveAppendListener(const std::shared_ptr<AppendListener>& listener);
+  void NotifyAppend();
+
+  void OnConnectionOpened() { ++connections_; }
+  void OnConnectionClosed() { --connections_; }
+
+  absl::Status Close();
+
+ private:
+  Broker(const BrokerConfig& config, asio::io_context* io) : config_(config), io_(io) {}
+
+  BrokerConfig config_;
+  asio::io_context* io_;
+  std::string cluster_id_;
+  std::unique_ptr<storage::LogManager> logs_;
+  std::list<std::shared_ptr<AppendListener>> append_listeners_;
+  int64_t connections_ = 0;
+};
+
+}  // namespace runnel::broker
+
+#endif  // RUNNEL_BROKER_BROKER_H_

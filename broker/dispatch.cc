@@ -1,0 +1,71 @@
+#include "broker/dispatch.h"
+
+#include "broker/handlers.h"
+#include "protocol/messages/api_table.h"
+
+namespace runnel::broker {
+
+namespace api = protocol::api;
+
+const std::vector<HandlerEntry>& Handlers() {
+  // Kafka 4.x's ranges (the schemas'), with two floors lowered as Kafka advertises
+  // them: Produce from 0 for librdkafka's compression probe (KAFKA-18659; v0-2 are
+  // still refused when sent).
+  static const std::vector<HandlerEntry> handlers = [] {
+    struct Spec {
+      int16_t key;
+      Handler handler;
+      int16_t advertised_min = -1;  // -1: the schema's minimum
+    };
+    const Spec specs[] = {
+        {api::kProduce, HandleProduce, 0},
+        {api::kFetch, HandleFetch},
+        {api::kListOffsets, HandleListOffsets},
+        {api::kMetadata, HandleMetadata},
+        {api::kApiVersions, HandleApiVersions},
+        {api::kCreateTopics, HandleCreateTopics},
+        {api::kDeleteTopics, HandleDeleteTopics},
+        {api::kCreatePartitions, HandleCreatePartitions},
+    };
+    std::vector<HandlerEntry> out;
+    for (const Spec& s : specs) {
+      const protocol::ApiInfo* info = protocol::FindApi(s.key);
+      int16_t min = s.advertised_min >= 0 ? s.advertised_min : info->min_version;
+      out.push_back({s.key, min, info->max_version, s.handler});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const HandlerEntry& a, const HandlerEntry& b) { return a.api_key < b.api_key; });
+    return out;
+  }();
+  return handlers;
+}
+
+void DispatchRequest(Broker* broker, const Endpoint* advertised,
+                     std::shared_ptr<std::string> frame, ResponseSink sink) {
+  protocol::Reader peek(*frame);
+  int16_t api_key = peek.Int16();
+  int16_t api_version = peek.Int16();
+  const protocol::ApiInfo* info = protocol::FindApi(api_key);
+  const HandlerEntry* entry = nullptr;
+  for (const HandlerEntry& e : Handlers()) {
+    if (e.api_key == api_key) entry = &e;
+  }
+  if (info == nullptr || entry == nullptr) return sink(nullptr, true);
+
+  bool supported = api_version >= info->min_version && api_version <= info->max_version;
+  if (!supported && api_key != api::kApiVersions) return sink(nullptr, true);
+
+  // An unsupported ApiVersions request is parsed with header v1: its layout is
+  // stable, and the body is not read.
+  int16_t header_version = supported && api_version >= info->first_flexible_version ? 2 : 1;
+  protocol::Reader r(*frame);
+  protocol::RequestHeader header;
+  if (!header.Decode(r, header_version)) return sink(nullptr, true);
+
+  std::string_view body(r.position(), r.remaining());
+  RequestContext ctx(broker, advertised, std::move(header), std::move(frame), body,
+                     std::move(sink));
+  entry->handler(ctx);
+}
+
+}  // namespace runnel::broker

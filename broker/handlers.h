@@ -1,0 +1,21 @@
+// One handler per Kafka API, each in its own <api>_handler.cc. A handler decodes the
+// request, delegates to the broker's components, and responds through the context.
+#ifndef RUNNEL_BROKER_HANDLERS_H_
+#define RUNNEL_BROKER_HANDLERS_H_
+
+#include "broker/request_context.h"
+
+namespace runnel::broker {
+
+void HandleApiVersions(RequestContext& ctx);
+void HandleMetadata(RequestContext& ctx);
+void HandleProduce(RequestContext& ctx);
+void HandleFetch(RequestContext& ctx);
+void HandleListOffsets(RequestContext& ctx);
+void HandleCreateTopics(RequestContext& ctx);
+void HandleDeleteTopics(RequestContext& ctx);
+void HandleCreatePartitions(RequestContext& ctx);
+
+}  // namespace runnel::broker
+
+#endif  // RUNNEL_BROKER_HANDLERS_H_

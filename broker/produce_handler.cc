@@ -1,0 +1,97 @@
+// Produce (key 0): validates each partition's record batch and appends it to the log.
+// The log rewrites the batch's base offset in place; the batch is neither copied nor
+// recompressed. With acks=0 there is no response, and an error closes the connection
+// so that the client notices (as Kafka does).
+#include "broker/broker.h"
+#include "broker/handlers.h"
+#include "protocol/errors.h"
+#include "protocol/messages/produce_request.h"
+#include "protocol/messages/produce_response.h"
+#include "protocol/record_batch.h"
+
+namespace runnel::broker {
+
+using protocol::ErrorCode;
+using protocol::ProduceRequest;
+using protocol::ProduceResponse;
+
+namespace {
+
+ErrorCode ValidationError(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kDataLoss ? ErrorCode::kCorruptMessage
+                                                 : ErrorCode::kInvalidRecord;
+}
+
+void AppendPartition(Broker& broker, const std::string& topic_name,
+                     const ProduceRequest::PartitionProduceData& data,
+                     ProduceResponse::PartitionProduceResponse* out) {
+  auto fail = [out](ErrorCode error, std::string message = "") {
+    out->error_code = protocol::Code(error);
+    out->base_offset = -1;
+    if (!message.empty()) out->error_message = std::move(message);
+  };
+  const storage::TopicMetadata* topic = broker.logs().FindTopic(topic_name);
+  storage::PartitionLog* log = topic ? broker.logs().Partition(topic_name, data.index) : nullptr;
+  if (log == nullptr) return fail(ErrorCode::kUnknownTopicOrPartition);
+
+  // Produce v3+ carries exactly one magic-2 batch per partition.
+  std::string_view records = data.records.data;
+  protocol::BatchIterator batches(records);
+  std::string_view batch;
+  protocol::BatchHeader header;
+  if (!batches.Next(&batch, &header) || batch.size() != records.size()) {
+    return fail(ErrorCode::kInvalidRecord,
+                "Produce requests with version 3+ must have exactly one record batch per "
+                "partition");
+  }
+  if (batch.size() > static_cast<size_t>(broker.MaxMessageBytes(*topic))) {
+    return fail(ErrorCode::kMessageTooLarge);
+  }
+  if (absl::Status s = protocol::ValidateBatch(batch); !s.ok()) {
+    return fail(ValidationError(s), std::string(s.message()));
+  }
+  // The batch lives in the request frame, which this request owns and never reuses.
+  char* bytes = const_cast<char*>(batch.data());
+  protocol::SetPartitionLeaderEpoch(bytes, 0);
+  auto appended = log->Append(bytes, batch.size());
+  if (!appended.ok()) return fail(ErrorCode::kKafkaStorageError);
+  out->base_offset = appended->base_offset;
+  out->log_start_offset = log->log_start_offset();
+}
+
+}  // namespace
+
+void HandleProduce(RequestContext& ctx) {
+  ProduceRequest request;
+  if (!ctx.Decode(&request)) return;
+  Broker& broker = ctx.broker();
+  bool valid_acks = request.acks == 0 || request.acks == 1 || request.acks == -1;
+
+  ProduceResponse response;
+  bool any_error = false;
+  bool any_appended = false;
+  for (const auto& topic : request.topic_data) {
+    auto& topic_response = response.responses.emplace_back();
+    topic_response.name = topic.name;
+    for (const auto& partition : topic.partition_data) {
+      auto& out = topic_response.partition_responses.emplace_back();
+      out.index = partition.index;
+      if (valid_acks) {
+        AppendPartition(broker, topic.name, partition, &out);
+      } else {
+        out.error_code = protocol::Code(ErrorCode::kInvalidRequiredAcks);
+        out.base_offset = -1;
+      }
+      any_error |= out.error_code != 0;
+      any_appended |= out.error_code == 0;
+    }
+  }
+  if (request.acks == 0) {
+    any_error ? ctx.Close() : ctx.NoResponse();
+  } else {
+    ctx.Respond(response);
+  }
+  if (any_appended) broker.NotifyAppend();
+}
+
+}  // namespace runnel::broker

@@ -1,0 +1,388 @@
+#include "storage/log_manager.h"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <set>
+#include <system_error>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "protocol/record_batch.h"
+#include "protocol/wire.h"
+#include "storage/file.h"
+
+namespace runnel::storage {
+namespace {
+
+constexpr char kTopicsFile[] = "topics.metadata";
+constexpr std::string_view kMagic = "RNTM";
+constexpr int32_t kVersion = 0;
+constexpr char kDeleteSuffix[] = "-delete";
+
+// Keys are stored with int16 lengths.
+absl::Status CheckConfigs(const std::map<std::string, std::string>& configs) {
+  for (const auto& [key, value] : configs) {
+    if (key.size() > 32767 || value.size() > 0x7fffffff) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config \"", key.substr(0, 64), "\" too long"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool ValidTopicName(std::string_view name) {
+  if (name.empty() || name.size() > 249 || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+std::string Encode(const std::vector<const TopicMetadata*>& topics) {
+  protocol::Writer w;
+  w.Raw(kMagic);
+  w.Int32(kVersion);
+  w.Int32(static_cast<int32_t>(topics.size()));
+  for (const TopicMetadata* t : topics) {
+    w.Int16(static_cast<int16_t>(t->name.size()));
+    w.Raw(t->name);
+    w.Raw(t->id.data(), t->id.size());
+    w.Int32(t->partitions);
+    w.Int32(static_cast<int32_t>(t->configs.size()));
+    for (const auto& [key, value] : t->configs) {
+      w.Int16(static_cast<int16_t>(key.size()));
+      w.Raw(key);
+      w.Int32(static_cast<int32_t>(value.size()));
+      w.Raw(value);
+    }
+  }
+  w.Uint32(protocol::Crc32c(w.buffer().data(), w.buffer().size()));
+  return std::move(w.buffer());
+}
+
+absl::StatusOr<std::vector<TopicMetadata>> Decode(std::string_view data,
+                                                  const std::filesystem::path& path) {
+  auto corrupt = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(path.string(), ": ", why));
+  };
+  if (data.size() < kMagic.size() + 12 || data.substr(0, kMagic.size()) != kMagic) {
+    return corrupt("not a topics metadata file");
+  }
+  protocol::Reader crc_reader(data.substr(data.size() - 4));
+  if (crc_reader.Uint32() != protocol::Crc32c(data.data(), data.size() - 4)) {
+    return corrupt("checksum mismatch");
+  }
+  protocol::Reader r(data.substr(kMagic.size(), data.size() - kMagic.size() - 4));
+  if (r.Int32() != kVersion) return corrupt("unknown version");
+  int32_t count = r.Int32();
+  std::vector<TopicMetadata> topics;
+  std::set<TopicId> ids;
+  for (int32_t i = 0; i < count && r.ok(); ++i) {
+    TopicMetadata t;
+    t.name = std::string(r.Bytes(static_cast<uint16_t>(r.Int16())));
+    std::string_view id = r.Bytes(16);
+    if (id.size() == 16) std::copy(id.begin(), id.end(), t.id.begin());
+    t.partitions = r.Int32();
+    int32_t configs = r.Int32();
+    for (int32_t j = 0; j < configs && r.ok(); ++j) {
+      std::string key(r.Bytes(static_cast<uint16_t>(r.Int16())));
+      int32_t value_size = r.Int32();
+      if (value_size < 0) r.Fail();
+      t.configs[key] = std::string(r.Bytes(static_cast<size_t>(std::max(value_size, 0))));
+    }
+    if (r.ok() && (!ValidTopicName(t.name) || t.partitions < 1 || !ids.insert(t.id).second ||
+                   (!topics.empty() && topics.back().name >= t.name))) {
+      return corrupt(absl::StrCat("bad entry for topic \"", t.name, "\""));
+    }
+    topics.push_back(std::move(t));
+  }
+  if (!r.ok() || r.remaining() != 0 || count < 0) return corrupt("malformed");
+  return topics;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(std::filesystem::path log_dir,
+                                                             ConfigResolver resolve_config) {
+  std::unique_ptr<LogManager> manager(
+      new LogManager(std::move(log_dir), std::move(resolve_config)));
+  if (absl::Status s = manager->Load(); !s.ok()) return s;
+  return manager;
+}
+
+LogManager::~LogManager() = default;
+
+absl::Status LogManager::Load() {
+  std::error_code ec;
+  std::filesystem::create_directories(log_dir_, ec);
+  if (ec) return ErrnoError("mkdir", log_dir_, ec.value());
+  std::filesystem::path path = log_dir_ / kTopicsFile;
+  absl::StatusOr<std::string> contents = ReadFileToString(path);
+  if (contents.ok()) {
+    absl::StatusOr<std::vector<TopicMetadata>> topics = Decode(*contents, path);
+    if (!topics.ok()) return topics.status();
+    for (TopicMetadata& metadata : *topics) {
+      auto topic = std::make_unique<Topic>();
+      topic->metadata = std::move(metadata);
+      by_id_[topic->metadata.id] = topic.get();
+      std::string name = topic->metadata.name;
+      topics_[name] = std::move(topic);
+    }
+  } else if (!absl::IsNotFound(contents.status())) {
+    return contents.status();
+  }
+  if (absl::Status s = RemoveLeftovers(); !s.ok()) return s;
+  for (auto& [name, topic] : topics_) {
+    if (absl::Status s = OpenPartitions(*topic, 0, topic->metadata.partitions, /*fresh=*/false);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogManager::RemoveLeftovers() {
+  std::error_code ec;
+  std::vector<std::filesystem::path> dirs;
+  for (const auto& entry : std::filesystem::directory_iterator(log_dir_, ec)) {
+    if (entry.is_directory(ec)) dirs.push_back(entry.path());
+  }
+  if (ec) return ErrnoError("readdir", log_dir_, ec.value());
+  for (const std::filesystem::path& dir : dirs) {
+    std::string name = dir.filename().string();
+    if (absl::EndsWith(name, kDeleteSuffix)) {
+      std::filesystem::remove_all(dir, ec);
+      if (ec) return ErrnoError("remove", dir, ec.value());
+      continue;
+    }
+    // Only directories that say which topic they belong to are ours to judge.
+    absl::StatusOr<TopicId> id = ReadPartitionMetadata(dir);
+    if (!id.ok()) continue;
+    auto it = by_id_.find(*id);
+    if (it != by_id_.end()) {
+      const TopicMetadata& t = it->second->metadata;
+      absl::string_view rest = name;
+      int32_t partition;
+      if (absl::ConsumePrefix(&rest, absl::StrCat(t.name, "-")) && !rest.empty() &&
+          std::all_of(rest.begin(), rest.end(), absl::ascii_isdigit) &&
+          absl::SimpleAtoi(rest, &partition) && partition < t.partitions) {
+        continue;
+      }
+    }
+    if (absl::Status s = RemovePartitionDir(dir, *id); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogManager::RemovePartitionDir(const std::filesystem::path& dir, const TopicId& id) {
+  // Renaming first frees the name at once and lets Open finish an interrupted removal.
+  std::string hex;
+  for (uint8_t b : id) absl::StrAppend(&hex, absl::Hex(b, absl::kZeroPad2));
+  std::filesystem::path doomed = dir;
+  doomed += absl::StrCat(".", hex, kDeleteSuffix);
+  std::error_code ec;
+  std::filesystem::rename(dir, doomed, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return absl::OkStatus();
+    return ErrnoError("rename", dir, ec.value());
+  }
+  std::filesystem::remove_all(doomed, ec);
+  if (ec) return ErrnoError("remove", doomed, ec.value());
+  return absl::OkStatus();
+}
+
+std::filesystem::path LogManager::PartitionDir(const std::string& topic, int32_t partition) const {
+  return log_dir_ / absl::StrCat(topic, "-", partition);
+}
+
+absl::Status LogManager::OpenPartitions(Topic& topic, int32_t from, int32_t to, bool fresh) {
+  const TopicMetadata& t = topic.metadata;
+  LogConfig config = resolve_config_(t.configs);
+  for (int32_t p = from; p < to; ++p) {
+    std::filesystem::path dir = PartitionDir(t.name, p);
+    if (fresh) {
+      // A directory of that name is a leftover of an older topic; never adopt its data.
+      std::error_code ec;
+      if (std::filesystem::exists(dir, ec)) {
+        if (absl::Status s = RemovePartitionDir(dir, t.id); !s.ok()) return s;
+      }
+    }
+    absl::StatusOr<std::unique_ptr<PartitionLog>> log = PartitionLog::Open(dir, config);
+    if (!log.ok()) return log.status();
+    absl::StatusOr<TopicId> id = ReadPartitionMetadata(dir);
+    if (!id.ok() || *id != t.id) {
+      if (absl::Status s = WritePartitionMetadata(dir, t.id); !s.ok()) return s;
+    }
+    topic.partitions.push_back(*std::move(log));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogManager::Persist(const std::vector<const TopicMetadata*>& topics) {
+  return WriteFileAtomically(log_dir_ / kTopicsFile, Encode(topics));
+}
+
+absl::Status LogManager::PersistWith(const TopicMetadata& changed, bool remove) {
+  std::map<std::string, const TopicMetadata*> view;
+  for (const auto& [name, topic] : topics_) view[name] = &topic->metadata;
+  if (remove) {
+    view.erase(changed.name);
+  } else {
+    view[changed.name] = &changed;
+  }
+  std::vector<const TopicMetadata*> list;
+  for (const auto& [name, t] : view) list.push_back(t);
+  return Persist(list);
+}
+
+absl::StatusOr<TopicId> LogManager::NewTopicId() const {
+  static constexpr TopicId kZero{};
+  static constexpr TopicId kMetadataTopicId{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  for (;;) {
+    TopicId id;
+    if (::getrandom(id.data(), id.size(), 0) != static_cast<ssize_t>(id.size())) {
+      return ErrnoError("getrandom", log_dir_, errno);
+    }
+    id[6] = static_cast<uint8_t>((id[6] & 0x0f) | 0x40);  // version 4
+    id[8] = static_cast<uint8_t>((id[8] & 0x3f) | 0x80);  // IETF variant
+    // Kafka's Uuid.randomUuid() also refuses ids whose string starts with '-', which
+    // command-line tools would take for an option.
+    if (id != kZero && id != kMetadataTopicId && TopicIdToString(id)[0] != '-' &&
+        !by_id_.contains(id)) {
+      return id;
+    }
+  }
+}
+
+absl::StatusOr<const TopicMetadata*> LogManager::CreateTopic(
+    const std::string& name, int32_t partitions, std::map<std::string, std::string> configs) {
+  if (!ValidTopicName(name)) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid topic name \"", name, "\""));
+  }
+  if (partitions < 1) return absl::InvalidArgumentError("partitions must be at least 1");
+  if (absl::Status s = CheckConfigs(configs); !s.ok()) return s;
+  if (topics_.contains(name)) {
+    return absl::AlreadyExistsError(absl::StrCat("topic \"", name, "\" already exists"));
+  }
+  absl::StatusOr<TopicId> id = NewTopicId();
+  if (!id.ok()) return id.status();
+  auto topic = std::make_unique<Topic>();
+  topic->metadata = TopicMetadata{name, *id, partitions, std::move(configs)};
+  if (absl::Status s = PersistWith(topic->metadata, /*remove=*/false); !s.ok()) return s;
+  absl::Status s = OpenPartitions(*topic, 0, partitions, /*fresh=*/true);
+  if (s.ok()) s = SyncDir(log_dir_);
+  if (!s.ok()) {
+    topic->partitions.clear();
+    for (int32_t p = 0; p < partitions; ++p) (void)RemovePartitionDir(PartitionDir(name, p), *id);
+    (void)PersistWith(topic->metadata, /*remove=*/true);
+    return s;
+  }
+  const TopicMetadata* result = &topic->metadata;
+  by_id_[*id] = topic.get();
+  topics_[name] = std::move(topic);
+  return result;
+}
+
+absl::Status LogManager::DeleteTopic(const std::string& name) {
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    return absl::NotFoundError(absl::StrCat("topic \"", name, "\" does not exist"));
+  }
+  if (absl::Status s = PersistWith(it->second->metadata, /*remove=*/true); !s.ok()) return s;
+  std::unique_ptr<Topic> topic = std::move(it->second);
+  topics_.erase(it);
+  by_id_.erase(topic->metadata.id);
+  // The topic is gone once the metadata is written; a failure below leaves directories
+  // that the next Open removes.
+  topic->partitions.clear();
+  absl::Status status;
+  for (int32_t p = 0; p < topic->metadata.partitions; ++p) {
+    status.Update(RemovePartitionDir(PartitionDir(name, p), topic->metadata.id));
+  }
+  status.Update(SyncDir(log_dir_));
+  return status;
+}
+
+absl::Status LogManager::AddPartitions(const std::string& name, int32_t new_total) {
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    return absl::NotFoundError(absl::StrCat("topic \"", name, "\" does not exist"));
+  }
+  Topic& topic = *it->second;
+  const int32_t old_total = topic.metadata.partitions;
+  if (new_total <= old_total) {
+    return absl::InvalidArgumentError(absl::StrCat("topic \"", name, "\" already has ", old_total,
+                                                   " partitions, not fewer than ", new_total));
+  }
+  TopicMetadata changed = topic.metadata;
+  changed.partitions = new_total;
+  if (absl::Status s = PersistWith(changed, /*remove=*/false); !s.ok()) return s;
+  absl::Status s = OpenPartitions(topic, old_total, new_total, /*fresh=*/true);
+  if (s.ok()) s = SyncDir(log_dir_);
+  if (!s.ok()) {
+    topic.partitions.resize(static_cast<size_t>(old_total));
+    for (int32_t p = old_total; p < new_total; ++p) {
+      (void)RemovePartitionDir(PartitionDir(name, p), topic.metadata.id);
+    }
+    (void)PersistWith(topic.metadata, /*remove=*/false);
+    return s;
+  }
+  topic.metadata.partitions = new_total;
+  return absl::OkStatus();
+}
+
+absl::Status LogManager::SetTopicConfigs(const std::string& name,
+                                         std::map<std::string, std::string> configs) {
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    return absl::NotFoundError(absl::StrCat("topic \"", name, "\" does not exist"));
+  }
+  if (absl::Status s = CheckConfigs(configs); !s.ok()) return s;
+  Topic& topic = *it->second;
+  TopicMetadata changed = topic.metadata;
+  changed.configs = std::move(configs);
+  if (absl::Status s = PersistWith(changed, /*remove=*/false); !s.ok()) return s;
+  topic.metadata.configs = std::move(changed.configs);
+  LogConfig config = resolve_config_(topic.metadata.configs);
+  for (auto& partition : topic.partitions) partition->SetConfig(config);
+  return absl::OkStatus();
+}
+
+const TopicMetadata* LogManager::FindTopic(const std::string& name) const {
+  auto it = topics_.find(name);
+  return it == topics_.end() ? nullptr : &it->second->metadata;
+}
+
+const TopicMetadata* LogManager::FindTopicById(const std::array<uint8_t, 16>& id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : &it->second->metadata;
+}
+
+std::vector<const TopicMetadata*> LogManager::Topics() const {
+  std::vector<const TopicMetadata*> list;
+  for (const auto& [name, topic] : topics_) list.push_back(&topic->metadata);
+  return list;
+}
+
+PartitionLog* LogManager::Partition(const std::string& topic, int32_t partition) {
+  auto it = topics_.find(topic);
+  if (it == topics_.end() || partition < 0 ||
+      static_cast<size_t>(partition) >= it->second->partitions.size()) {
+    return nullptr;
+  }
+  return it->second->partitions[static_cast<size_t>(partition)].get();
+}
+
+absl::Status LogManager::Close() {
+  absl::Status status;
+  for (auto& [name, topic] : topics_) {
+    for (auto& partition : topic->partitions) status.Update(partition->Close());
+  }
+  return status;
+}
+
+}  // namespace runnel::storage

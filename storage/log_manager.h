@@ -1,0 +1,116 @@
+// LogManager: the topics of one log directory and the PartitionLog of each partition.
+//
+// Layout of the log dir:
+//   topics.metadata           every topic: name, id, partition count, configs (below)
+//   <topic>-<partition>/      a PartitionLog, plus Kafka's partition.metadata
+//   <topic>-<partition>.<32 hex digits>-delete/   a partition being deleted
+//
+// topics.metadata (big-endian; replaced atomically: write topics.metadata.tmp, fsync,
+// rename, fsync the directory):
+//   magic "RNTM" | int32 version (0) | int32 topic count |
+//   per topic, sorted by name:
+//     int16 name length, name | 16 bytes topic id | int32 partition count |
+//     int32 config count | per config: int16 key length, key, int32 value length, value
+//   uint32 CRC-32C of every byte before it
+// A file that fails its checks makes Open fail with DataLoss rather than lose topics.
+//
+// Invariants: topic names are unique and valid Kafka names (so they are safe path
+// components), ids are unique, random v4 UUIDs. The metadata file is written before the
+// directories change: creating a topic or partitions writes it first and then makes the
+// directories (Open recreates any that are missing); deleting writes it first, then
+// renames each partition directory to its "-delete" name and removes it. Open removes
+// "-delete" directories and any partition directory whose partition.metadata names an
+// unknown topic id or a partition number the topic does not have: leftovers of a
+// deletion or creation interrupted by a crash.
+// Thread-compatible. Pointers returned stay valid until the topic is deleted or the
+// manager destroyed.
+#ifndef RUNNEL_STORAGE_LOG_MANAGER_H_
+#define RUNNEL_STORAGE_LOG_MANAGER_H_
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "storage/log_config.h"
+#include "storage/partition_log.h"
+#include "storage/partition_metadata.h"
+
+namespace runnel::storage {
+
+struct TopicMetadata {
+  std::string name;
+  std::array<uint8_t, 16> id;
+  int32_t partitions;
+  std::map<std::string, std::string> configs;
+};
+
+class LogManager {
+ public:
+  using ConfigResolver = std::function<LogConfig(const std::map<std::string, std::string>&)>;
+
+  // resolve_config turns a topic's config map into its LogConfig (the broker applies
+  // defaults). Creates log_dir if needed and opens every partition of every topic.
+  static absl::StatusOr<std::unique_ptr<LogManager>> Open(std::filesystem::path log_dir,
+                                                         ConfigResolver resolve_config);
+  ~LogManager();
+  LogManager(const LogManager&) = delete;
+  LogManager& operator=(const LogManager&) = delete;
+
+  // AlreadyExists if present; InvalidArgument for a name Kafka would refuse
+  // ([a-zA-Z0-9._-], 1-249 characters, not "." or "..") or partitions < 1.
+  // Generates a random v4 topic id.
+  absl::StatusOr<const TopicMetadata*> CreateTopic(const std::string& name, int32_t partitions,
+                                                   std::map<std::string, std::string> configs);
+  // NotFound if absent. FileRanges read from the topic stay valid; its PartitionLog
+  // pointers do not.
+  absl::Status DeleteTopic(const std::string& name);
+  // NotFound if absent; InvalidArgument unless new_total is greater than the count.
+  absl::Status AddPartitions(const std::string& name, int32_t new_total);
+  // Replaces the topic's configs and applies them to its partitions. NotFound if absent.
+  absl::Status SetTopicConfigs(const std::string& name,
+                               std::map<std::string, std::string> configs);
+
+  const TopicMetadata* FindTopic(const std::string& name) const;
+  const TopicMetadata* FindTopicById(const std::array<uint8_t, 16>& id) const;
+  std::vector<const TopicMetadata*> Topics() const;  // sorted by name
+  PartitionLog* Partition(const std::string& topic, int32_t partition);  // nullptr if absent
+
+  // Flushes and closes every partition; the manager must not be used afterwards.
+  absl::Status Close();
+
+  const std::filesystem::path& log_dir() const { return log_dir_; }
+
+ private:
+  struct Topic {
+    TopicMetadata metadata;
+    std::vector<std::unique_ptr<PartitionLog>> partitions;
+  };
+
+  LogManager(std::filesystem::path log_dir, ConfigResolver resolve_config)
+      : log_dir_(std::move(log_dir)), resolve_config_(std::move(resolve_config)) {}
+  absl::Status Load();
+  absl::Status RemoveLeftovers();
+  absl::Status Persist(const std::vector<const TopicMetadata*>& topics);
+  // Persists the current topics with `change` applied to the named entry (or added).
+  absl::Status PersistWith(const TopicMetadata& changed, bool remove);
+  std::filesystem::path PartitionDir(const std::string& topic, int32_t partition) const;
+  absl::Status OpenPartitions(Topic& topic, int32_t from, int32_t to, bool fresh);
+  absl::Status RemovePartitionDir(const std::filesystem::path& dir, const TopicId& id);
+  absl::StatusOr<TopicId> NewTopicId() const;
+
+  std::filesystem::path log_dir_;
+  ConfigResolver resolve_config_;
+  std::map<std::string, std::unique_ptr<Topic>> topics_;
+  std::map<TopicId, Topic*> by_id_;
+};
+
+}  // namespace runnel::storage
+
+#endif  // RUNNEL_STORAGE_LOG_MANAGER_H_
