@@ -83,7 +83,7 @@ standard_set() {
   local label="$1"; shift
   local n=0
   local topic
-  for size_msgs in "100 500000" "1000 200000"; do
+  for size_msgs in "100 1500000" "1000 500000"; do
     read -r size msgs <<<"$size_msgs"
     for acks in 1 all; do
       n=$((n + 1))

@@ -33,7 +33,10 @@ def make_records(n, partitions, tag):
     for i in range(n):
         key = ("%s-key-%d" % (tag, i)).encode()
         value = None if i % 37 == 2 else ("%s-value-%d-" % (tag, i)).encode() + b"y" * (i % 300)
-        headers = [] if i % 2 == 0 else [("idx", str(i).encode()), ("null", None)]
+        # No None header values: confluent-kafka 1.7.0 under-counts references
+        # to None for them on consume and crashes the interpreter (the C++
+        # tests cover null header values).
+        headers = [] if i % 2 == 0 else [("idx", str(i).encode()), ("bin", bytes([i & 255, 0]))]
         out.append((i % partitions, key, value, headers, BASE_TS + 7 * i))
     return out
 

@@ -6,13 +6,15 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 
 namespace runnel::storage {
 
 absl::Status ErrnoError(std::string_view op, const std::filesystem::path& path, int err) {
-  std::string message = absl::StrCat(absl::string_view(op.data(), op.size()), " ", path.string(), ": ", std::strerror(err));
+  std::string message = absl::StrCat(absl::string_view(op.data(), op.size()), " ", path.string(),
+                                     ": ", std::strerror(err));
   return err == ENOENT ? absl::NotFoundError(message) : absl::InternalError(message);
 }
 
@@ -31,8 +33,8 @@ File::~File() { ::close(fd_); }
 absl::StatusOr<size_t> File::ReadAt(uint64_t pos, void* buf, size_t n) const {
   size_t done = 0;
   while (done < n) {
-    ssize_t r = ::pread(fd_, static_cast<char*>(buf) + done, n - done,
-                        static_cast<off_t>(pos + done));
+    ssize_t r =
+        ::pread(fd_, static_cast<char*>(buf) + done, n - done, static_cast<off_t>(pos + done));
     if (r < 0) {
       if (errno == EINTR) continue;
       return ErrnoError("pread", path_, errno);
@@ -112,6 +114,18 @@ absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path) 
   if (!n.ok()) return n.status();
   contents.resize(*n);
   return contents;
+}
+
+absl::StatusOr<std::vector<std::filesystem::path>> ListDir(const std::filesystem::path& dir) {
+  // The error_code overloads throughout: the storage layer does not throw.
+  std::error_code ec;
+  std::vector<std::filesystem::path> entries;
+  std::filesystem::directory_iterator it(dir, ec);
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    entries.push_back(it->path());
+  }
+  if (ec) return ErrnoError("readdir", dir, ec.value());
+  return entries;
 }
 
 }  // namespace runnel::storage

@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -72,6 +73,9 @@ absl::Status SyncDir(const std::filesystem::path& dir);
 absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents);
 
 absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path);
+
+// The entries of a directory (without "." and ".."), in no particular order.
+absl::StatusOr<std::vector<std::filesystem::path>> ListDir(const std::filesystem::path& dir);
 
 }  // namespace runnel::storage
 

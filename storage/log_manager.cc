@@ -146,13 +146,11 @@ absl::Status LogManager::Load() {
 }
 
 absl::Status LogManager::RemoveLeftovers() {
-  std::error_code ec;
-  std::vector<std::filesystem::path> dirs;
-  for (const auto& entry : std::filesystem::directory_iterator(log_dir_, ec)) {
-    if (entry.is_directory(ec)) dirs.push_back(entry.path());
-  }
-  if (ec) return ErrnoError("readdir", log_dir_, ec.value());
-  for (const std::filesystem::path& dir : dirs) {
+  absl::StatusOr<std::vector<std::filesystem::path>> entries = ListDir(log_dir_);
+  if (!entries.ok()) return entries.status();
+  for (const std::filesystem::path& dir : *entries) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) continue;
     std::string name = dir.filename().string();
     if (absl::EndsWith(name, kDeleteSuffix)) {
       std::filesystem::remove_all(dir, ec);

@@ -58,7 +58,7 @@ class LogManager {
   // resolve_config turns a topic's config map into its LogConfig (the broker applies
   // defaults). Creates log_dir if needed and opens every partition of every topic.
   static absl::StatusOr<std::unique_ptr<LogManager>> Open(std::filesystem::path log_dir,
-                                                         ConfigResolver resolve_config);
+                                                          ConfigResolver resolve_config);
   ~LogManager();
   LogManager(const LogManager&) = delete;
   LogManager& operator=(const LogManager&) = delete;
@@ -74,12 +74,11 @@ class LogManager {
   // NotFound if absent; InvalidArgument unless new_total is greater than the count.
   absl::Status AddPartitions(const std::string& name, int32_t new_total);
   // Replaces the topic's configs and applies them to its partitions. NotFound if absent.
-  absl::Status SetTopicConfigs(const std::string& name,
-                               std::map<std::string, std::string> configs);
+  absl::Status SetTopicConfigs(const std::string& name, std::map<std::string, std::string> configs);
 
   const TopicMetadata* FindTopic(const std::string& name) const;
   const TopicMetadata* FindTopicById(const std::array<uint8_t, 16>& id) const;
-  std::vector<const TopicMetadata*> Topics() const;  // sorted by name
+  std::vector<const TopicMetadata*> Topics() const;                      // sorted by name
   PartitionLog* Partition(const std::string& topic, int32_t partition);  // nullptr if absent
 
   // Flushes and closes every partition; the manager must not be used afterwards.

@@ -18,8 +18,9 @@ void PutInt32(char* p, uint32_t v) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<OffsetIndex>> OffsetIndex::Create(
-    const std::filesystem::path& path, int64_t base_offset, int32_t max_index_bytes) {
+absl::StatusOr<std::unique_ptr<OffsetIndex>> OffsetIndex::Create(const std::filesystem::path& path,
+                                                                 int64_t base_offset,
+                                                                 int32_t max_index_bytes) {
   absl::StatusOr<std::shared_ptr<File>> file = File::Open(path, O_RDWR | O_CREAT | O_TRUNC);
   if (!file.ok()) return file.status();
   return std::unique_ptr<OffsetIndex>(
@@ -65,7 +66,8 @@ absl::Status OffsetIndex::Append(int64_t offset, uint64_t position) {
   if (absl::Status s = file_->WriteAt(entries_.size() * kEntrySize, buf, kEntrySize); !s.ok()) {
     return s;
   }
-  entries_.push_back({static_cast<int32_t>(offset - base_offset_), static_cast<uint32_t>(position)});
+  entries_.push_back(
+      {static_cast<int32_t>(offset - base_offset_), static_cast<uint32_t>(position)});
   return absl::OkStatus();
 }
 
@@ -79,8 +81,8 @@ absl::Status OffsetIndex::Reset(const std::vector<Entry>& entries) {
     if (!s.ok()) return s;
     PutInt32(&buf[i * kEntrySize], static_cast<uint32_t>(e.offset - base_offset_));
     PutInt32(&buf[i * kEntrySize + 4], static_cast<uint32_t>(e.position));
-    packed.push_back({static_cast<int32_t>(e.offset - base_offset_),
-                      static_cast<uint32_t>(e.position)});
+    packed.push_back(
+        {static_cast<int32_t>(e.offset - base_offset_), static_cast<uint32_t>(e.position)});
   }
   if (absl::Status s = file_->Truncate(0); !s.ok()) return s;
   if (absl::Status s = file_->WriteAt(0, buf.data(), buf.size()); !s.ok()) return s;

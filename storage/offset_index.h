@@ -36,8 +36,8 @@ class OffsetIndex {
 
   // Opens or creates the file and empties it; the caller then appends or Reset()s.
   static absl::StatusOr<std::unique_ptr<OffsetIndex>> Create(const std::filesystem::path& path,
-                                                            int64_t base_offset,
-                                                            int32_t max_index_bytes);
+                                                             int64_t base_offset,
+                                                             int32_t max_index_bytes);
 
   // Offsets must fit int32 relative to the base and exceed the last entry's.
   absl::Status Append(int64_t offset, uint64_t position);

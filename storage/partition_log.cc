@@ -51,8 +51,10 @@ absl::Status PartitionLog::Load() {
 
   std::set<int64_t> logs;
   std::set<int64_t> indexes;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
-    std::string name = entry.path().filename().string();
+  absl::StatusOr<std::vector<std::filesystem::path>> entries = ListDir(dir_);
+  if (!entries.ok()) return entries.status();
+  for (const std::filesystem::path& entry : *entries) {
+    std::string name = entry.filename().string();
     if (std::optional<int64_t> base = Segment::ParseFileName(name, ".log")) {
       logs.insert(*base);
     } else if (std::optional<int64_t> base = Segment::ParseFileName(name, ".index")) {
@@ -61,7 +63,6 @@ absl::Status PartitionLog::Load() {
       indexes.insert(*base);
     }
   }
-  if (ec) return ErrnoError("readdir", dir_, ec.value());
   for (int64_t base : indexes) {
     if (!logs.contains(base)) {
       if (absl::Status s = RemoveSegmentFiles(dir_, base); !s.ok()) return s;
@@ -145,8 +146,8 @@ absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size) {
   }
   if (headers.empty()) return absl::InvalidArgumentError("empty append");
   if (size > SegmentLimit(config_)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "append of ", size, " bytes exceeds segment.bytes ", config_.segment_bytes));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("append of ", size, " bytes exceeds segment.bytes ", config_.segment_bytes));
   }
   if (offsets > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
     return absl::InvalidArgumentError("append spans more than 2^31 offsets");
@@ -177,9 +178,8 @@ absl::StatusOr<ReadInfo> PartitionLog::Read(int64_t offset, uint64_t max_bytes,
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
   const int64_t end = log_end_offset();
   if (offset < log_start_offset_ || offset > end) {
-    return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is outside [",
-                                              log_start_offset_, ", ", end, "] of ",
-                                              dir_.string()));
+    return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is outside [", log_start_offset_,
+                                              ", ", end, "] of ", dir_.string()));
   }
   ReadInfo info;
   if (offset == end) return info;

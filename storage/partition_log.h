@@ -47,7 +47,7 @@ class PartitionLog {
   // Opens the log in `dir`, creating the directory and an empty segment at offset 0 if
   // there is none. Removes index files that have no .log.
   static absl::StatusOr<std::unique_ptr<PartitionLog>> Open(std::filesystem::path dir,
-                                                           LogConfig config);
+                                                            LogConfig config);
   ~PartitionLog();
   PartitionLog(const PartitionLog&) = delete;
   PartitionLog& operator=(const PartitionLog&) = delete;
@@ -55,8 +55,9 @@ class PartitionLog {
   // `batches` holds one or more complete RecordBatch v2 batches, already validated by
   // the caller; their BaseOffsets are rewritten in place to consecutive offsets starting
   // at log_end_offset(). InvalidArgument if the bytes do not split into whole batches,
-  // ResourceExhausted if they exceed segment.bytes (Kafka's RECORD_LIST_TOO_LARGE). The
-  // batches of one call always land in one segment.
+  // ResourceExhausted if they exceed segment.bytes (Kafka's RECORD_LIST_TOO_LARGE),
+  // Internal on I/O errors (after which the log may hold the batches: a failed index write
+  // does not undo the log write). The batches of one call always land in one segment.
   absl::StatusOr<AppendInfo> Append(char* batches, size_t size);
 
   // Whole batches from the one containing `offset`, at most max_bytes, none at or past
@@ -76,8 +77,8 @@ class PartitionLog {
   absl::StatusOr<std::optional<std::pair<int64_t, int64_t>>> OffsetForTimestamp(int64_t ts);
   // ListOffsets MAX_TIMESTAMP: {max timestamp, offset of the first record carrying it}
   // over the log; {-1,-1} when empty or without timestamps. The record offset is found by
-  // reading one batch, cached until an append changes it; on a read error it falls back
-  // to the last offset of the batch.
+  // reading one batch and cached until an append changes it (so this const method is not
+  // safe to call concurrently); on a read error it falls back to the batch's last offset.
   std::pair<int64_t, int64_t> MaxTimestampAndOffset() const;
 
   // Applies to later appends and rolls.

@@ -18,7 +18,9 @@ std::string TopicIdToString(const TopicId& id) {
 
 std::optional<TopicId> TopicIdFromString(std::string_view s) {
   std::string bytes;
-  if (s.size() != 22 || !absl::WebSafeBase64Unescape(absl::string_view(s.data(), s.size()), &bytes) || bytes.size() != 16) {
+  if (s.size() != 22 ||
+      !absl::WebSafeBase64Unescape(absl::string_view(s.data(), s.size()), &bytes) ||
+      bytes.size() != 16) {
     return std::nullopt;
   }
   TopicId id;
@@ -48,7 +50,8 @@ absl::StatusOr<TopicId> ReadPartitionMetadata(const std::filesystem::path& dir) 
   if (version != "0" || !topic_id) {
     return absl::DataLossError(absl::StrCat("unreadable ", path.string()));
   }
-  std::optional<TopicId> id = TopicIdFromString(std::string_view(topic_id->data(), topic_id->size()));
+  std::optional<TopicId> id =
+      TopicIdFromString(std::string_view(topic_id->data(), topic_id->size()));
   if (!id) return absl::DataLossError(absl::StrCat("bad topic_id in ", path.string()));
   return *id;
 }

@@ -61,8 +61,8 @@ Segment::Segment(int64_t base_offset, const LogConfig& config, std::shared_ptr<F
       next_offset_(base_offset) {}
 
 absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const std::filesystem::path& dir,
-                                                       int64_t base_offset,
-                                                       const LogConfig& config, bool create) {
+                                                       int64_t base_offset, const LogConfig& config,
+                                                       bool create) {
   if (base_offset < 0) return absl::InvalidArgumentError("negative segment base offset");
   int flags = create ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR;
   absl::StatusOr<std::shared_ptr<File>> log = File::Open(PathFor(dir, base_offset, ".log"), flags);
@@ -168,7 +168,8 @@ bool Segment::ShouldRoll(uint64_t bytes, int64_t last_offset) const {
          time_index_->full() || last_offset - base_offset_ > kMaxRelative;
 }
 
-absl::Status Segment::Append(const char* data, size_t size, const std::vector<BatchHeader>& batches) {
+absl::Status Segment::Append(const char* data, size_t size,
+                             const std::vector<BatchHeader>& batches) {
   uint64_t total = 0;
   for (const BatchHeader& h : batches) total += h.total_size();
   if (total != size || batches.empty() || batches.front().base_offset < next_offset_ ||
@@ -342,7 +343,8 @@ absl::Status Segment::Delete() {
   absl::Status status;
   for (const std::filesystem::path* p :
        {&log_->path(), &offset_index_->path(), &time_index_->path()}) {
-    if (::unlink(p->c_str()) != 0 && errno != ENOENT) status.Update(ErrnoError("unlink", *p, errno));
+    if (::unlink(p->c_str()) != 0 && errno != ENOENT)
+      status.Update(ErrnoError("unlink", *p, errno));
   }
   return status;
 }

@@ -118,8 +118,8 @@ class Segment {
   Segment(int64_t base_offset, const LogConfig& config, std::shared_ptr<File> log,
           std::unique_ptr<OffsetIndex> offset_index, std::unique_ptr<TimeIndex> time_index);
   static absl::StatusOr<std::unique_ptr<Segment>> Open(const std::filesystem::path& dir,
-                                                       int64_t base_offset,
-                                                       const LogConfig& config, bool create);
+                                                       int64_t base_offset, const LogConfig& config,
+                                                       bool create);
   absl::Status Rebuild(uint64_t* truncated_bytes);
   absl::StatusOr<protocol::BatchHeader> ReadHeader(uint64_t position) const;
   absl::StatusOr<std::string> ReadBatch(uint64_t position, size_t size) const;

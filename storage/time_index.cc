@@ -12,7 +12,8 @@ namespace runnel::storage {
 namespace {
 
 void PutEntry(char* p, int64_t timestamp, int32_t relative_offset) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(static_cast<uint64_t>(timestamp) >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i)
+    p[i] = static_cast<char>(static_cast<uint64_t>(timestamp) >> (56 - 8 * i));
   for (int i = 0; i < 4; ++i) {
     p[8 + i] = static_cast<char>(static_cast<uint32_t>(relative_offset) >> (24 - 8 * i));
   }

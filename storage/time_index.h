@@ -36,8 +36,8 @@ class TimeIndex {
 
   // Opens or creates the file and empties it.
   static absl::StatusOr<std::unique_ptr<TimeIndex>> Create(const std::filesystem::path& path,
-                                                          int64_t base_offset,
-                                                          int32_t max_index_bytes);
+                                                           int64_t base_offset,
+                                                           int32_t max_index_bytes);
 
   // Appends (timestamp, offset) if timestamp is greater than the last entry's and the
   // index is not full (unless skip_full_check); otherwise does nothing.

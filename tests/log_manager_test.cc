@@ -89,8 +89,7 @@ TEST_F(LogManagerTest, CreateTopicMakesPartitionDirectories) {
   EXPECT_EQ(m->FindTopicById(std::array<uint8_t, 16>{}), nullptr);
 
   EXPECT_EQ(m->CreateTopic("orders", 1, {}).status().code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(m->CreateTopic("bad/name", 1, {}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(m->CreateTopic("bad/name", 1, {}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(m->CreateTopic("..", 1, {}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(m->CreateTopic(std::string(250, 'a'), 1, {}).status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -216,8 +215,7 @@ TEST_F(LogManagerTest, DeleteTopicRemovesDirectoriesButNotOpenRanges) {
     ASSERT_TRUE(m->Close().ok());
   }
   for (const auto& entry : fs::directory_iterator(dir_)) {
-    EXPECT_EQ(entry.path().filename().string().find("gone"), std::string::npos)
-        << entry.path();
+    EXPECT_EQ(entry.path().filename().string().find("gone"), std::string::npos) << entry.path();
   }
   std::string got(range.length, '\0');
   ASSERT_EQ(::pread(range.fd, got.data(), got.size(), static_cast<off_t>(range.position)),
@@ -264,8 +262,7 @@ TEST_F(LogManagerTest, TopicConfigsReachThePartitionLogs) {
   std::string batch = OneRecordBatch("0123456789");
   auto m = OpenManager();
   ASSERT_NE(m, nullptr);
-  ASSERT_TRUE(
-      m->CreateTopic("small", 1, {{"segment.bytes", std::to_string(batch.size())}}).ok());
+  ASSERT_TRUE(m->CreateTopic("small", 1, {{"segment.bytes", std::to_string(batch.size())}}).ok());
   PartitionLog* p = m->Partition("small", 0);
   for (int i = 0; i < 3; ++i) {
     std::string b = batch;

@@ -193,8 +193,8 @@ TEST_F(PartitionLogTest, ReadsComeFromOneSegmentAndCoverTheLog) {
   ASSERT_EQ(log->segment_count(), 3u);  // offsets 0-5, 6-11, 12-14
 
   EXPECT_EQ(ReadFrom(*log, 0), stored[0] + stored[1]);
-  EXPECT_EQ(ReadFrom(*log, 4), stored[1]);  // mid-batch, rest of segment 0
-  EXPECT_EQ(ReadFrom(*log, 5), stored[1]);  // last offset of segment 0
+  EXPECT_EQ(ReadFrom(*log, 4), stored[1]);              // mid-batch, rest of segment 0
+  EXPECT_EQ(ReadFrom(*log, 5), stored[1]);              // last offset of segment 0
   EXPECT_EQ(ReadFrom(*log, 6), stored[2] + stored[3]);  // first offset of segment 1
   EXPECT_EQ(ReadFrom(*log, 14), stored[4]);
 
@@ -332,8 +332,8 @@ TEST_F(PartitionLogTest, CorruptionInAnOldSegmentDropsTheSegmentsAfterIt) {
   }
   // Flip a byte of the second batch of segment 0: its CRC fails.
   {
-    std::fstream f(dir_ / "00000000000000000000.log", std::ios::in | std::ios::out |
-                                                          std::ios::binary);
+    std::fstream f(dir_ / "00000000000000000000.log",
+                   std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(static_cast<std::streamoff>(2 * s - 2));
     f.put('X');
   }

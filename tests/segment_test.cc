@@ -124,9 +124,9 @@ TEST_F(SegmentTest, SparseIndexEntriesFollowKafkaRule) {
   EXPECT_EQ(index.entry(0), (OffsetIndex::Entry{5, 2 * s}));
   EXPECT_EQ(index.entry(1), (OffsetIndex::Entry{9, 4 * s}));
   EXPECT_EQ(index.entry(2), (OffsetIndex::Entry{13, 6 * s}));
-  EXPECT_EQ(Slurp(dir_ / "00000000000000000000.index"),
-            BigEndian(5, 4) + BigEndian(2 * s, 4) + BigEndian(9, 4) + BigEndian(4 * s, 4) +
-                BigEndian(13, 4) + BigEndian(6 * s, 4));
+  EXPECT_EQ(Slurp(dir_ / "00000000000000000000.index"), BigEndian(5, 4) + BigEndian(2 * s, 4) +
+                                                            BigEndian(9, 4) + BigEndian(4 * s, 4) +
+                                                            BigEndian(13, 4) + BigEndian(6 * s, 4));
   // The time index records the max timestamp so far and the batch's last offset.
   EXPECT_EQ(Slurp(dir_ / "00000000000000000000.timeindex"),
             BigEndian(1025, 8) + BigEndian(5, 4) + BigEndian(1045, 8) + BigEndian(9, 4) +
@@ -150,6 +150,29 @@ TEST_F(SegmentTest, SparseIndexEntriesFollowKafkaRule) {
   // Rolling off writes the max timestamp as a final time index entry.
   ASSERT_TRUE((*segment)->OnBecomeInactive().ok());
   EXPECT_EQ((*segment)->time_index().last_entry(), (TimeIndex::Entry{1065, 13}));
+}
+
+TEST_F(SegmentTest, IndexEntryNeedsMoreThanTheInterval) {
+  const uint64_t s = MakeBatch({0}).size();
+  LogConfig config;
+  config.index_interval_bytes = static_cast<int32_t>(2 * s);  // exactly two batches
+  auto segment = Segment::Create(dir_, 0, config);
+  ASSERT_TRUE(segment.ok());
+  for (int i = 0; i < 7; ++i) Append(**segment, MakeBatch({i}), i);
+  // Two batches since the last entry are not enough; three are (Kafka uses ">").
+  const OffsetIndex& index = (*segment)->offset_index();
+  ASSERT_EQ(index.size(), 2u);
+  EXPECT_EQ(index.entry(0), (OffsetIndex::Entry{3, 3 * s}));
+  EXPECT_EQ(index.entry(1), (OffsetIndex::Entry{6, 6 * s}));
+  const std::string bytes = Slurp(dir_ / "00000000000000000000.index");
+  segment->reset();
+
+  // Rebuilding on open applies the same rule.
+  uint64_t truncated = 0;
+  auto recovered = Segment::Recover(dir_, 0, config, &truncated);
+  ASSERT_TRUE(recovered.ok());
+  EXPECT_EQ((*recovered)->offset_index().size(), 2u);
+  EXPECT_EQ(Slurp(dir_ / "00000000000000000000.index"), bytes);
 }
 
 TEST_F(SegmentTest, RecoverRebuildsTheSameIndexes) {
