@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <memory>
 #include <random>
@@ -501,7 +502,12 @@ int RunLatency(const Options& o, const std::string& bootstrap) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o = ParseArgs(argc, argv);
+  Options o;
+  try {
+    o = ParseArgs(argc, argv);
+  } catch (const std::exception&) {  // std::stoi and friends on a bad number
+    Usage();
+  }
   std::unique_ptr<MockCluster> mock;
   std::string bootstrap = o.bootstrap;
   if (o.mock) {

@@ -60,7 +60,12 @@ void AppendPartition(Broker& broker, const std::string& topic_name,
   char* bytes = const_cast<char*>(batch.data());
   protocol::SetPartitionLeaderEpoch(bytes, 0);
   auto appended = log->Append(bytes, batch.size());
-  if (!appended.ok()) return fail(ErrorCode::kKafkaStorageError);
+  if (!appended.ok()) {
+    // A batch larger than segment.bytes can never fit a segment.
+    return fail(appended.status().code() == absl::StatusCode::kResourceExhausted
+                    ? ErrorCode::kRecordListTooLarge
+                    : ErrorCode::kKafkaStorageError);
+  }
   out->base_offset = appended->base_offset;
   out->log_start_offset = log->log_start_offset();
 }

@@ -1,7 +1,8 @@
 #include "kafka_client.h"
 
 #include <atomic>
-#include <cstdlib>
+#include <cstdio>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -157,46 +158,9 @@ std::vector<Message> ForPartition(const std::vector<Message>& all, int32_t parti
   return out;
 }
 
-TestCluster::TestCluster(std::vector<std::string> overrides) : overrides_(std::move(overrides)) {}
-
-TestCluster::~TestCluster() {
-  process_.reset();
-  if (mock_ != nullptr) rd_kafka_mock_cluster_destroy(mock_);
-  if (mock_host_ != nullptr) rd_kafka_destroy(mock_host_);
-}
-
-bool TestCluster::Start(std::string* error) {
-  const char* env = std::getenv("RUNNEL_IT_MOCK");
-  if (env != nullptr && std::string(env) == "1") {
-    char err[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
-    mock_host_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    if (mock_host_ == nullptr) {
-      *error = err;
-      return false;
-    }
-    mock_ = rd_kafka_mock_cluster_new(mock_host_, 1);
-    if (mock_ == nullptr) *error = "rd_kafka_mock_cluster_new failed";
-    return mock_ != nullptr;
-  }
-  process_ = std::make_unique<BrokerProcess>(BrokerProcess::DefaultBinary(), overrides_);
-  return process_->Start(error);
-}
-
-std::string TestCluster::bootstrap() const {
-  return mock_ != nullptr ? rd_kafka_mock_cluster_bootstraps(mock_) : process_->bootstrap();
-}
-
-std::string CreateTopic(TestCluster* cluster, const std::string& topic, int partitions) {
+std::string CreateTopic(const std::string& bootstrap, const std::string& topic, int partitions) {
   std::string error;
-  if (cluster->mock()) {
-    // The mock has no CreateTopics.
-    rd_kafka_resp_err_t err =
-        rd_kafka_mock_topic_create(cluster->mock_cluster(), topic.c_str(), partitions, 1);
-    return err ? "mock topic create: " + ErrStr(err) : "";
-  }
-  Handle rk = NewClient(RD_KAFKA_PRODUCER, cluster->bootstrap(), {}, &error);
+  Handle rk = NewClient(RD_KAFKA_PRODUCER, bootstrap, {}, &error);
   if (!rk) return error;
   char err[512];
   rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof(err));

@@ -1,27 +1,18 @@
-// Client-side helpers for the C++ integration tests, built on librdkafka:
-// generate a deterministic message set, create a topic, produce it, wait for
-// end offsets, read partitions back with assign(), and compare.
-//
-// TestCluster gives tests a broker to talk to: the real runnel binary, or,
-// with RUNNEL_IT_MOCK=1, librdkafka's in-process mock cluster (to check the
-// tests themselves against a reference implementation).
+// Client-side helpers for the C++ integration tests, built on librdkafka's C
+// API: generate a deterministic message set, create a topic, produce it, wait
+// for end offsets, read partitions back with assign(), and compare.
 
 #ifndef RUNNEL_INTEGRATION_KAFKA_CLIENT_H_
 #define RUNNEL_INTEGRATION_KAFKA_CLIENT_H_
 
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include <chrono>
 #include <cstdint>
-#include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "broker_process.h"
 
 namespace runnel::integration {
 
@@ -48,29 +39,8 @@ std::vector<Message> MakeMessages(int n, int partitions, const std::string& tag)
 // Messages of one partition, in production order.
 std::vector<Message> ForPartition(const std::vector<Message>& all, int32_t partition);
 
-// A broker for tests: a BrokerProcess, or the mock cluster.
-class TestCluster {
- public:
-  // overrides: broker settings ("key=value"); ignored by the mock.
-  explicit TestCluster(std::vector<std::string> overrides = {});
-  ~TestCluster();
-  // False with *error set if the broker did not start.
-  bool Start(std::string* error);
-  bool mock() const { return mock_ != nullptr; }
-  rd_kafka_mock_cluster_t* mock_cluster() { return mock_; }
-  BrokerProcess* process() { return process_.get(); }
-  std::string bootstrap() const;
-
- private:
-  std::vector<std::string> overrides_;
-  std::unique_ptr<BrokerProcess> process_;
-  rd_kafka_t* mock_host_ = nullptr;
-  rd_kafka_mock_cluster_t* mock_ = nullptr;
-};
-
-// Creates a topic through the Admin API (the mock cluster directly).
-// Returns "" or an error description.
-std::string CreateTopic(TestCluster* cluster, const std::string& topic, int partitions);
+// Creates a topic through the Admin API. Returns "" or an error description.
+std::string CreateTopic(const std::string& bootstrap, const std::string& topic, int partitions);
 
 struct ProduceOptions {
   std::string acks = "all";

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "broker_process.h"
 #include "kafka_client.h"
 
 namespace runnel::integration {
@@ -33,20 +34,21 @@ class ProduceConsumeTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ProduceConsumeTest, ReadsBackExactly) {
   const Case& c = GetParam();
-  TestCluster cluster;
+  BrokerProcess broker(BrokerProcess::DefaultBinary());
   std::string error;
-  ASSERT_TRUE(cluster.Start(&error)) << error;
+  ASSERT_TRUE(broker.Start(&error)) << error;
+  const std::string bootstrap = broker.bootstrap();
   const std::string topic = "pc-" + c.compression + "-acks" + c.acks;
-  ASSERT_EQ(CreateTopic(&cluster, topic, kPartitions), "");
+  ASSERT_EQ(CreateTopic(bootstrap, topic, kPartitions), "");
 
   std::vector<Message> messages = MakeMessages(kMessages, kPartitions, topic);
-  ASSERT_EQ(Produce(cluster.bootstrap(), topic, &messages, {c.acks, c.compression}), "");
+  ASSERT_EQ(Produce(bootstrap, topic, &messages, {c.acks, c.compression}), "");
 
   std::vector<int64_t> counts(kPartitions, 0);
   for (const auto& m : messages) counts[m.partition]++;
   if (c.acks == "0") {
     // Nothing is acknowledged: wait for the broker to have appended it all.
-    ASSERT_EQ(WaitForEndOffsets(cluster.bootstrap(), topic, counts, std::chrono::seconds(60)), "");
+    ASSERT_EQ(WaitForEndOffsets(bootstrap, topic, counts, std::chrono::seconds(60)), "");
   } else {
     // Acknowledged offsets are consecutive per partition in send order.
     std::vector<int64_t> next(kPartitions, 0);
@@ -56,20 +58,18 @@ TEST_P(ProduceConsumeTest, ReadsBackExactly) {
   }
 
   std::vector<std::vector<Message>> got =
-      ConsumeFromBeginning(cluster.bootstrap(), topic, counts, std::chrono::seconds(90), &error);
+      ConsumeFromBeginning(bootstrap, topic, counts, std::chrono::seconds(90), &error);
   ASSERT_EQ(error, "");
   for (int p = 0; p < kPartitions; p++) {
     SCOPED_TRACE("partition " + std::to_string(p));
     EXPECT_EQ(CompareLog(ForPartition(messages, p), got[p]), "");
-    Watermarks w = QueryWatermarks(cluster.bootstrap(), topic, p);
+    Watermarks w = QueryWatermarks(bootstrap, topic, p);
     EXPECT_EQ(w.err, RD_KAFKA_RESP_ERR_NO_ERROR);
     EXPECT_EQ(w.low, 0);
     EXPECT_EQ(w.high, counts[p]);
   }
 
-  if (cluster.process() != nullptr) {
-    EXPECT_EQ(cluster.process()->Stop(), 0) << cluster.process()->Output();
-  }
+  EXPECT_EQ(broker.Stop(), 0) << broker.Output();
 }
 
 std::vector<Case> AllCases() {

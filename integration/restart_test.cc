@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "broker_process.h"
 #include "kafka_client.h"
 
 namespace runnel::integration {
@@ -33,61 +34,57 @@ void ExpectLog(const std::string& bootstrap, const std::string& topic,
 
 TEST(RestartTest, SameOffsetsAndContentAfterSigterm) {
   // Small segments, so the data spans several segment files.
-  TestCluster cluster({"log.segment.bytes=1048576"});
+  BrokerProcess broker(BrokerProcess::DefaultBinary(), {"log.segment.bytes=1048576"});
   std::string error;
-  ASSERT_TRUE(cluster.Start(&error)) << error;
-  if (cluster.process() == nullptr) GTEST_SKIP() << "needs a broker process";
-  BrokerProcess* broker = cluster.process();
+  ASSERT_TRUE(broker.Start(&error)) << error;
 
   const std::string topic = "restart";
-  ASSERT_EQ(CreateTopic(&cluster, topic, kPartitions), "");
+  ASSERT_EQ(CreateTopic(broker.bootstrap(), topic, kPartitions), "");
   std::vector<Message> messages = MakeMessages(30000, kPartitions, topic);
-  ASSERT_EQ(Produce(broker->bootstrap(), topic, &messages, {"all", "lz4"}), "");
+  ASSERT_EQ(Produce(broker.bootstrap(), topic, &messages, {"all", "none"}), "");
   std::vector<int64_t> counts(kPartitions, 0);
   for (const auto& m : messages) counts[m.partition]++;
-  ExpectLog(broker->bootstrap(), topic, messages, counts);
+  ExpectLog(broker.bootstrap(), topic, messages, counts);
   if (HasFatalFailure()) return;
 
-  ASSERT_EQ(broker->Stop(), 0) << broker->Output();
-  ASSERT_TRUE(broker->Restart(&error)) << error;
-  ExpectLog(broker->bootstrap(), topic, messages, counts);
+  ASSERT_EQ(broker.Stop(), 0) << broker.Output();
+  ASSERT_TRUE(broker.Restart(&error)) << error;
+  ExpectLog(broker.bootstrap(), topic, messages, counts);
   if (HasFatalFailure()) return;
 
   // The restarted log keeps appending after the old end.
   std::vector<Message> more = MakeMessages(300, kPartitions, topic + "-more");
-  ASSERT_EQ(Produce(broker->bootstrap(), topic, &more, {"1", "none"}), "");
+  ASSERT_EQ(Produce(broker.bootstrap(), topic, &more, {"1", "none"}), "");
   for (const auto& m : more) {
     EXPECT_EQ(m.offset, counts[m.partition]++) << Describe(m);
   }
   messages.insert(messages.end(), more.begin(), more.end());
 
-  ASSERT_EQ(broker->Stop(), 0) << broker->Output();
-  ASSERT_TRUE(broker->Restart(&error)) << error;
-  ExpectLog(broker->bootstrap(), topic, messages, counts);
-  EXPECT_EQ(broker->Stop(), 0) << broker->Output();
+  ASSERT_EQ(broker.Stop(), 0) << broker.Output();
+  ASSERT_TRUE(broker.Restart(&error)) << error;
+  ExpectLog(broker.bootstrap(), topic, messages, counts);
+  EXPECT_EQ(broker.Stop(), 0) << broker.Output();
 }
 
 // Acknowledged data has been handed to the OS, so it survives the broker
 // process being SIGKILLed (unlike a machine crash); the restart also has to
 // recover logs that were not closed cleanly.
 TEST(RestartTest, AcknowledgedDataSurvivesSigkill) {
-  TestCluster cluster({"log.segment.bytes=1048576"});
+  BrokerProcess broker(BrokerProcess::DefaultBinary(), {"log.segment.bytes=1048576"});
   std::string error;
-  ASSERT_TRUE(cluster.Start(&error)) << error;
-  if (cluster.process() == nullptr) GTEST_SKIP() << "needs a broker process";
-  BrokerProcess* broker = cluster.process();
+  ASSERT_TRUE(broker.Start(&error)) << error;
 
   const std::string topic = "killed";
-  ASSERT_EQ(CreateTopic(&cluster, topic, kPartitions), "");
+  ASSERT_EQ(CreateTopic(broker.bootstrap(), topic, kPartitions), "");
   std::vector<Message> messages = MakeMessages(20000, kPartitions, topic);
-  ASSERT_EQ(Produce(broker->bootstrap(), topic, &messages, {"1", "snappy"}), "");
+  ASSERT_EQ(Produce(broker.bootstrap(), topic, &messages, {"1", "snappy"}), "");
   std::vector<int64_t> counts(kPartitions, 0);
   for (const auto& m : messages) counts[m.partition]++;
 
-  broker->Kill();
-  ASSERT_TRUE(broker->Restart(&error)) << error;
-  ExpectLog(broker->bootstrap(), topic, messages, counts);
-  EXPECT_EQ(broker->Stop(), 0) << broker->Output();
+  broker.Kill();
+  ASSERT_TRUE(broker.Restart(&error)) << error;
+  ExpectLog(broker.bootstrap(), topic, messages, counts);
+  EXPECT_EQ(broker.Stop(), 0) << broker.Output();
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 #ifndef RUNNEL_STORAGE_LOG_CONFIG_H_
 #define RUNNEL_STORAGE_LOG_CONFIG_H_
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 
 namespace runnel::storage {
 
@@ -17,6 +19,12 @@ struct LogConfig {
   // Bound on each index file; a segment rolls when either index is full.
   int32_t segment_index_bytes = 10485760;
 };
+
+// segment.bytes as enforced: at least 1, at most INT32_MAX.
+inline uint64_t SegmentLimit(const LogConfig& config) {
+  return static_cast<uint64_t>(
+      std::clamp<int64_t>(config.segment_bytes, 1, std::numeric_limits<int32_t>::max()));
+}
 
 }  // namespace runnel::storage
 

@@ -19,11 +19,6 @@ using protocol::BatchHeader;
 
 constexpr const char* kSegmentSuffixes[] = {".log", ".index", ".timeindex"};
 
-uint64_t SegmentLimit(const LogConfig& config) {
-  return static_cast<uint64_t>(
-      std::clamp<int64_t>(config.segment_bytes, 1, std::numeric_limits<int32_t>::max()));
-}
-
 absl::Status RemoveSegmentFiles(const std::filesystem::path& dir, int64_t base_offset) {
   absl::Status status;
   for (const char* suffix : kSegmentSuffixes) {

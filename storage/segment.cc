@@ -21,10 +21,6 @@ using protocol::kBatchLogOverhead;
 constexpr int64_t kMaxRelative = std::numeric_limits<int32_t>::max();
 constexpr size_t kDigits = 20;
 
-uint64_t SegmentLimit(const LogConfig& config) {
-  return static_cast<uint64_t>(std::clamp<int64_t>(config.segment_bytes, 1, kMaxRelative));
-}
-
 std::filesystem::path PathFor(const std::filesystem::path& dir, int64_t base_offset,
                               std::string_view suffix) {
   return dir / Segment::FileName(base_offset, suffix);

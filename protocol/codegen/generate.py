@@ -314,7 +314,7 @@ class Emitter:
                 self.line(f"if (!({nullable_now})) r.Fail();", ind + 1)
                 self.line(f"{ref}.reset();", ind + 1)
                 self.line("} else {", ind)
-                self.line(f"{ref}.emplace();", ind + 1)
+                self.line(f"{ref} = {f.elem_cpp()}{{}};  // not emplace(): clang rejects it for nested structs", ind + 1)
                 self.line(f"{ref}->Decode(r, version);", ind + 1)
                 self.line("}", ind)
             else:
@@ -641,7 +641,7 @@ def fill_functions(m):
                     body += [f"{target}.push_back({example_value(f, counter)});"]
             elif f.struct:
                 if f.may_be_null:
-                    body = [f"{ref}.emplace();", f"{fn(f.struct)}(*{ref}, version);"]
+                    body = [f"{ref} = std::remove_reference_t<decltype({ref})>::value_type{{}};", f"{fn(f.struct)}(*{ref}, version);"]
                 else:
                     body = [f"{fn(f.struct)}({ref}, version);"]
             else:
