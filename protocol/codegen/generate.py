@@ -614,7 +614,7 @@ def example_value(f, counter):
         "float64": f"{n}.5",
         "uuid": f"Uuid{{{{{', '.join(str((n + i) % 256) for i in range(16))}}}}}",
         "string": f'std::string("s{n}")',
-        "bytes": f'std::string("b\\x00{n}", {2 + len(str(n))})',
+        "bytes": f'std::string("b\\x00" "{n}", {2 + len(str(n))})',
         "records": f'Records::Own("RECORDS{n}")',
     }[t]
 
