@@ -395,23 +395,31 @@ int RunConsume(const Options& o, const std::string& bootstrap) {
   auto deadline = start + std::chrono::duration<double>(o.timeout_s);
   // EOF on every partition before N messages means the topic holds fewer.
   std::vector<bool> at_eof(partitions, false);
-  while (msgs < o.messages && Clock::now() < deadline) {
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
-    if (m == nullptr) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      if (!at_eof[m->partition]) eofs++;
-      at_eof[m->partition] = true;
+  // Batches of messages per call: per-message polling costs more than the broker.
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk);
+  std::vector<rd_kafka_message_t*> batch(4096);
+  bool all_eof = false;
+  while (msgs < o.messages && !all_eof && Clock::now() < deadline) {
+    ssize_t n = rd_kafka_consume_batch_queue(queue, 100, batch.data(), batch.size());
+    for (ssize_t i = 0; i < n; i++) {
+      rd_kafka_message_t* m = batch[i];
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (!at_eof[m->partition]) eofs++;
+        at_eof[m->partition] = true;
+        all_eof = eofs == partitions;
+      } else if (m->err) {
+        Die(std::string("consume: ") + rd_kafka_message_errstr(m));
+      } else {
+        if (at_eof[m->partition]) eofs--;
+        at_eof[m->partition] = false;
+        all_eof = false;
+        msgs++;
+        bytes += m->len + m->key_len;
+      }
       rd_kafka_message_destroy(m);
-      if (eofs == partitions) break;
-      continue;
     }
-    if (m->err) Die(std::string("consume: ") + rd_kafka_message_errstr(m));
-    if (at_eof[m->partition]) eofs--;
-    at_eof[m->partition] = false;
-    msgs++;
-    bytes += m->len + m->key_len;
-    rd_kafka_message_destroy(m);
   }
+  rd_kafka_queue_destroy(queue);
   double secs = SecondsSince(start);
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);

@@ -15,8 +15,8 @@ void HandleApiVersions(RequestContext& ctx) {
   if (ctx.api_version() > ApiVersionsRequest::kMaxVersion) {
     // Answer in v0 so the client can read it, with our ApiVersions range to retry in.
     response.error_code = protocol::Code(protocol::ErrorCode::kUnsupportedVersion);
-    response.api_keys.push_back(
-        {ApiVersionsRequest::kApiKey, ApiVersionsRequest::kMinVersion, ApiVersionsRequest::kMaxVersion});
+    response.api_keys.push_back({ApiVersionsRequest::kApiKey, ApiVersionsRequest::kMinVersion,
+                                 ApiVersionsRequest::kMaxVersion});
     return ctx.RespondAtVersion(response, 0);
   }
   ApiVersionsRequest request;

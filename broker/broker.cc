@@ -78,8 +78,9 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config,
   if (!cluster_id.ok()) return cluster_id.status();
   broker->cluster_id_ = *cluster_id;
   const BrokerConfig* cfg = &broker->config_;
-  auto logs = storage::LogManager::Open(
-      dir, [cfg](const std::map<std::string, std::string>& c) { return ResolveLogConfig(*cfg, c); });
+  auto logs = storage::LogManager::Open(dir, [cfg](const std::map<std::string, std::string>& c) {
+    return ResolveLogConfig(*cfg, c);
+  });
   if (!logs.ok()) return logs.status();
   broker->logs_ = std::move(*logs);
   return broker;
@@ -125,8 +126,7 @@ TopicResult Broker::DeleteTopic(const std::string& name) {
     return {ErrorCode::kTopicDeletionDisabled, "Topic deletion is disabled."};
   }
   if (logs_->FindTopic(name) == nullptr) {
-    return {ErrorCode::kUnknownTopicOrPartition,
-            "This server does not host this topic-partition."};
+    return {ErrorCode::kUnknownTopicOrPartition, "This server does not host this topic-partition."};
   }
   if (absl::Status s = logs_->DeleteTopic(name); !s.ok()) {
     return {ErrorCode::kKafkaStorageError, std::string(s.message())};
@@ -137,8 +137,7 @@ TopicResult Broker::DeleteTopic(const std::string& name) {
 TopicResult Broker::CreatePartitions(const std::string& name, int32_t count, bool validate_only) {
   const storage::TopicMetadata* topic = logs_->FindTopic(name);
   if (topic == nullptr) {
-    return {ErrorCode::kUnknownTopicOrPartition,
-            "This server does not host this topic-partition."};
+    return {ErrorCode::kUnknownTopicOrPartition, "This server does not host this topic-partition."};
   }
   if (count < topic->partitions) {
     return {ErrorCode::kInvalidPartitions,

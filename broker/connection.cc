@@ -56,8 +56,9 @@ void Connection::ReadSize() {
 void Connection::ReadFrame(int32_t size) {
   // The smallest valid request header is 8 bytes (key, version, correlation id).
   if (size < 8 || size > broker_->config().socket_request_max_bytes) return Close();
-  auto frame = std::make_shared<std::string>(static_cast<size_t>(size), '\0');
-  asio::async_read(socket_, asio::buffer(frame->data(), frame->size()),
+  Frame frame{std::make_shared_for_overwrite<char[]>(static_cast<size_t>(size)),
+              static_cast<size_t>(size)};
+  asio::async_read(socket_, asio::buffer(frame.data.get(), frame.size),
                    [self = shared_from_this(), frame](asio::error_code ec, size_t) {
                      if (ec) return self->Close();
                      self->Dispatch(frame);
@@ -65,7 +66,7 @@ void Connection::ReadFrame(int32_t size) {
                    });
 }
 
-void Connection::Dispatch(std::shared_ptr<std::string> frame) {
+void Connection::Dispatch(Frame frame) {
   pending_.push_back(std::make_unique<Slot>());
   Slot* slot = pending_.back().get();
   std::weak_ptr<Connection> weak = weak_from_this();
@@ -118,8 +119,8 @@ bool Connection::SendSome(Slot& slot, bool* would_block) {
   int fd = socket_.native_handle();
   // Walk the response as pieces: bytes up to the next splice, the spliced file slice, ...
   while (true) {
-    size_t pos = 0;       // position in the logical response
-    size_t byte_at = 0;   // position in out.bytes
+    size_t pos = 0;      // position in the logical response
+    size_t byte_at = 0;  // position in out.bytes
     struct iovec iov[kMaxIovecs];
     int iovcnt = 0;
     const protocol::FileSlice* file = nullptr;

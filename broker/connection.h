@@ -17,6 +17,7 @@
 
 #include "asio.hpp"
 #include "broker/config.h"
+#include "broker/request_context.h"
 #include "protocol/wire.h"
 
 namespace runnel::broker {
@@ -39,7 +40,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void ReadSize();
   void ReadFrame(int32_t size);
-  void Dispatch(std::shared_ptr<std::string> frame);
+  void Dispatch(Frame frame);
   void Complete(Slot* slot, std::unique_ptr<protocol::Encoded> response, bool close_after);
   // Writes completed slots from the front until done or the socket would block.
   void Flush();

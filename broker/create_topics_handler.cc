@@ -80,8 +80,8 @@ void HandleCreateTopics(RequestContext& ctx) {
         out.configs->push_back({name, value, false, /*DYNAMIC_TOPIC_CONFIG*/ 1, false});
       }
     } else {  // validate_only
-      out.num_partitions = topic.num_partitions == -1 ? ctx.broker().config().num_partitions
-                                                      : topic.num_partitions;
+      out.num_partitions =
+          topic.num_partitions == -1 ? ctx.broker().config().num_partitions : topic.num_partitions;
       out.replication_factor = 1;
     }
   }

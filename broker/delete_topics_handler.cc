@@ -25,8 +25,9 @@ void HandleDeleteTopics(RequestContext& ctx) {
     auto& out = response.responses.emplace_back();
     out.name = wanted.name;
     out.topic_id = wanted.topic_id;
-    const storage::TopicMetadata* topic = wanted.name ? broker.logs().FindTopic(*wanted.name)
-                                                      : broker.logs().FindTopicById(FromUuid(wanted.topic_id));
+    const storage::TopicMetadata* topic =
+        wanted.name ? broker.logs().FindTopic(*wanted.name)
+                    : broker.logs().FindTopicById(FromUuid(wanted.topic_id));
     if (topic == nullptr) {
       out.error_code = protocol::Code(wanted.name ? ErrorCode::kUnknownTopicOrPartition
                                                   : ErrorCode::kUnknownTopicId);

@@ -18,14 +18,10 @@ const std::vector<HandlerEntry>& Handlers() {
       int16_t advertised_min = -1;  // -1: the schema's minimum
     };
     const Spec specs[] = {
-        {api::kProduce, HandleProduce, 0},
-        {api::kFetch, HandleFetch},
-        {api::kListOffsets, HandleListOffsets},
-        {api::kMetadata, HandleMetadata},
-        {api::kApiVersions, HandleApiVersions},
-        {api::kCreateTopics, HandleCreateTopics},
-        {api::kDeleteTopics, HandleDeleteTopics},
-        {api::kCreatePartitions, HandleCreatePartitions},
+        {api::kProduce, HandleProduce, 0},        {api::kFetch, HandleFetch},
+        {api::kListOffsets, HandleListOffsets},   {api::kMetadata, HandleMetadata},
+        {api::kApiVersions, HandleApiVersions},   {api::kCreateTopics, HandleCreateTopics},
+        {api::kDeleteTopics, HandleDeleteTopics}, {api::kCreatePartitions, HandleCreatePartitions},
     };
     std::vector<HandlerEntry> out;
     for (const Spec& s : specs) {
@@ -40,9 +36,8 @@ const std::vector<HandlerEntry>& Handlers() {
   return handlers;
 }
 
-void DispatchRequest(Broker* broker, const Endpoint* advertised,
-                     std::shared_ptr<std::string> frame, ResponseSink sink) {
-  protocol::Reader peek(*frame);
+void DispatchRequest(Broker* broker, const Endpoint* advertised, Frame frame, ResponseSink sink) {
+  protocol::Reader peek(frame.view());
   int16_t api_key = peek.Int16();
   int16_t api_version = peek.Int16();
   const protocol::ApiInfo* info = protocol::FindApi(api_key);
@@ -58,7 +53,7 @@ void DispatchRequest(Broker* broker, const Endpoint* advertised,
   // An unsupported ApiVersions request is parsed with header v1: its layout is
   // stable, and the body is not read.
   int16_t header_version = supported && api_version >= info->first_flexible_version ? 2 : 1;
-  protocol::Reader r(*frame);
+  protocol::Reader r(frame.view());
   protocol::RequestHeader header;
   if (!header.Decode(r, header_version)) return sink(nullptr, true);
 

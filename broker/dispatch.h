@@ -29,8 +29,7 @@ struct HandlerEntry {
 // The APIs this broker serves, sorted by key.
 const std::vector<HandlerEntry>& Handlers();
 
-void DispatchRequest(Broker* broker, const Endpoint* advertised,
-                     std::shared_ptr<std::string> frame, ResponseSink sink);
+void DispatchRequest(Broker* broker, const Endpoint* advertised, Frame frame, ResponseSink sink);
 
 }  // namespace runnel::broker
 

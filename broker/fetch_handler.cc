@@ -73,16 +73,18 @@ FetchResult BuildFetch(Broker& broker, const FetchRequest& request, int16_t vers
     auto& topic_out = response.responses.emplace_back();
     topic_out.topic = topic.topic;
     topic_out.topic_id = topic.topic_id;
-    const storage::TopicMetadata* meta = by_id ? broker.logs().FindTopicById(FromUuid(topic.topic_id))
-                                               : broker.logs().FindTopic(topic.topic);
+    const storage::TopicMetadata* meta = by_id
+                                             ? broker.logs().FindTopicById(FromUuid(topic.topic_id))
+                                             : broker.logs().FindTopic(topic.topic);
     for (const auto& wanted : topic.partitions) {
       auto& out = topic_out.partitions.emplace_back();
       out.partition_index = wanted.partition;
-      storage::PartitionLog* log = meta ? broker.logs().Partition(meta->name, wanted.partition)
-                                        : nullptr;
+      storage::PartitionLog* log =
+          meta ? broker.logs().Partition(meta->name, wanted.partition) : nullptr;
       if (log == nullptr) {
-        out.error_code = protocol::Code(meta == nullptr && by_id ? ErrorCode::kUnknownTopicId
-                                                                 : ErrorCode::kUnknownTopicOrPartition);
+        out.error_code =
+            protocol::Code(meta == nullptr && by_id ? ErrorCode::kUnknownTopicId
+                                                    : ErrorCode::kUnknownTopicOrPartition);
         out.high_watermark = -1;
         out.last_stable_offset = -1;
         out.log_start_offset = -1;
@@ -149,7 +151,8 @@ void HandleFetch(RequestContext& ctx) {
   pending->timer.expires_after(std::chrono::milliseconds(pending->request.max_wait_ms));
   pending->timer.async_wait([pending](asio::error_code) {
     if (pending->done) return;
-    pending->Finish(BuildFetch(pending->ctx.broker(), pending->request, pending->ctx.api_version()));
+    pending->Finish(
+        BuildFetch(pending->ctx.broker(), pending->request, pending->ctx.api_version()));
   });
 }
 

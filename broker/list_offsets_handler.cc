@@ -66,7 +66,8 @@ void HandleListOffsets(RequestContext& ctx) {
     for (const auto& partition : topic.partitions) {
       auto& out = topic_out.partitions.emplace_back();
       out.partition_index = partition.partition_index;
-      storage::PartitionLog* log = ctx.broker().logs().Partition(topic.name, partition.partition_index);
+      storage::PartitionLog* log =
+          ctx.broker().logs().Partition(topic.name, partition.partition_index);
       if (log == nullptr) {
         out.error_code = protocol::Code(ErrorCode::kUnknownTopicOrPartition);
         continue;

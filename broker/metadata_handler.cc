@@ -70,9 +70,9 @@ void HandleMetadata(RequestContext& ctx) {
   for (const auto& wanted : *request.topics) {
     if (!wanted.name) {
       const storage::TopicMetadata* topic = broker.logs().FindTopicById(FromUuid(wanted.topic_id));
-      response.topics.push_back(topic ? DescribeTopic(*topic, config.node_id)
-                                      : TopicError(std::nullopt, wanted.topic_id,
-                                                   ErrorCode::kUnknownTopicId));
+      response.topics.push_back(
+          topic ? DescribeTopic(*topic, config.node_id)
+                : TopicError(std::nullopt, wanted.topic_id, ErrorCode::kUnknownTopicId));
       continue;
     }
     const std::string& name = *wanted.name;

@@ -45,10 +45,10 @@ void AppendPartition(Broker& broker, const std::string& topic_name,
                 "partition");
   }
   if (header.base_offset != 0) {
-    return fail(ErrorCode::kInvalidRecord,
-                "The baseOffset of the record batch in the append to " + topic_name + "-" +
-                    std::to_string(data.index) + " should be 0, but it is " +
-                    std::to_string(header.base_offset));
+    return fail(ErrorCode::kInvalidRecord, "The baseOffset of the record batch in the append to " +
+                                               topic_name + "-" + std::to_string(data.index) +
+                                               " should be 0, but it is " +
+                                               std::to_string(header.base_offset));
   }
   if (batch.size() > static_cast<size_t>(broker.MaxMessageBytes(*topic))) {
     return fail(ErrorCode::kMessageTooLarge);

@@ -24,6 +24,14 @@ namespace runnel::broker {
 
 class Broker;
 
+// A request frame (header and body) as read from the socket. Allocated without
+// initialization: the socket fills every byte.
+struct Frame {
+  std::shared_ptr<char[]> data;
+  size_t size = 0;
+  std::string_view view() const { return {data.get(), size}; }
+};
+
 // Completes one request slot of a connection; called once with the encoded frame
 // (size prefix included), or with nullptr for "no response". `close_after` asks the
 // connection to close once everything before it is sent.
@@ -32,7 +40,7 @@ using ResponseSink = std::function<void(std::unique_ptr<protocol::Encoded>, bool
 class RequestContext {
  public:
   RequestContext(Broker* broker, const Endpoint* advertised, protocol::RequestHeader header,
-                 std::shared_ptr<std::string> frame, std::string_view body, ResponseSink sink)
+                 Frame frame, std::string_view body, ResponseSink sink)
       : broker_(broker),
         advertised_(advertised),
         header_(std::move(header)),
@@ -89,7 +97,7 @@ class RequestContext {
   Broker* broker_;
   const Endpoint* advertised_;
   protocol::RequestHeader header_;
-  std::shared_ptr<std::string> frame_;
+  Frame frame_;
   std::string_view body_;
   ResponseSink sink_;
 };

@@ -21,8 +21,8 @@ absl::Status Server::Listen() {
       }
       address = results.begin()->endpoint().address();
     }
-    auto listener = std::make_unique<Listener>(
-        Listener{endpoint, endpoint, asio::ip::tcp::acceptor(*io_)});
+    auto listener =
+        std::make_unique<Listener>(Listener{endpoint, endpoint, asio::ip::tcp::acceptor(*io_)});
     asio::ip::tcp::endpoint bind_to(address, endpoint.port);
     auto& acceptor = listener->acceptor;
     acceptor.open(bind_to.protocol(), ec);
@@ -50,18 +50,18 @@ absl::Status Server::Listen() {
 }
 
 void Server::Accept(Listener* listener) {
-  listener->acceptor.async_accept([this, listener](asio::error_code ec,
-                                                   asio::ip::tcp::socket socket) {
-    if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      auto connection = std::make_shared<Connection>(std::move(socket), broker_,
-                                                     &listener->advertised);
-      connection->Start();
-      std::erase_if(connections_, [](const auto& c) { return c.expired(); });
-      connections_.push_back(connection);
-    }
-    Accept(listener);
-  });
+  listener->acceptor.async_accept(
+      [this, listener](asio::error_code ec, asio::ip::tcp::socket socket) {
+        if (ec == asio::error::operation_aborted) return;
+        if (!ec) {
+          auto connection =
+              std::make_shared<Connection>(std::move(socket), broker_, &listener->advertised);
+          connection->Start();
+          std::erase_if(connections_, [](const auto& c) { return c.expired(); });
+          connections_.push_back(connection);
+        }
+        Accept(listener);
+      });
 }
 
 void Server::Stop() {

@@ -85,8 +85,9 @@ absl::Status ValidateTopicConfigs(const std::map<std::string, std::string>& conf
         int64_t v;
         if (!absl::SimpleAtoi(value, &v) ||
             (k->type == Type::kInt && (v < INT32_MIN || v > INT32_MAX))) {
-          return Invalid(key, value, k->type == Type::kInt ? "Not a number of type INT"
-                                                           : "Not a number of type LONG");
+          return Invalid(
+              key, value,
+              k->type == Type::kInt ? "Not a number of type INT" : "Not a number of type LONG");
         }
         if (v < k->min) return Invalid(key, value, absl::StrCat("Value must be at least ", k->min));
         break;
@@ -115,8 +116,8 @@ storage::LogConfig ResolveLogConfig(const BrokerConfig& broker,
   c.segment_bytes = LongOr(configs, "segment.bytes", broker.log_segment_bytes);
   c.index_interval_bytes = static_cast<int32_t>(
       LongOr(configs, "index.interval.bytes", broker.log_index_interval_bytes));
-  c.segment_index_bytes = static_cast<int32_t>(
-      LongOr(configs, "segment.index.bytes", broker.log_index_size_max_bytes));
+  c.segment_index_bytes =
+      static_cast<int32_t>(LongOr(configs, "segment.index.bytes", broker.log_index_size_max_bytes));
   return c;
 }
 

@@ -4,9 +4,7 @@
 
 namespace runnel::protocol {
 
-bool Records::operator==(const Records& o) const {
-  return is_null == o.is_null && data == o.data;
-}
+bool Records::operator==(const Records& o) const { return is_null == o.is_null && data == o.data; }
 
 double Reader::Float64() { return std::bit_cast<double>(Fixed<uint64_t>()); }
 

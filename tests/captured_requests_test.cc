@@ -47,8 +47,7 @@ T DecodeAndReencode(const Captured& c) {
 }
 
 TEST(CapturedRequests, ApiVersionsV3) {
-  Captured c = Parse(
-      "0012000300000001000772646b61666b61000b6c696272646b61666b6106322e302e3200", 2);
+  Captured c = Parse("0012000300000001000772646b61666b61000b6c696272646b61666b6106322e302e3200", 2);
   EXPECT_EQ(c.header.request_api_key, 18);
   EXPECT_EQ(c.header.request_api_version, 3);
   EXPECT_EQ(c.header.correlation_id, 1);

@@ -65,8 +65,7 @@ TEST(Wire, ZigZagVarintAndVarlong) {
   EXPECT_EQ(Hex([](Writer& w) { w.Varint(-1); }), "01");
   EXPECT_EQ(Hex([](Writer& w) { w.Varint(1); }), "02");
   EXPECT_EQ(Hex([](Writer& w) { w.Varint(-2); }), "03");
-  EXPECT_EQ(Hex([](Writer& w) { w.Varint(std::numeric_limits<int32_t>::min()); }),
-            "ffffffff0f");
+  EXPECT_EQ(Hex([](Writer& w) { w.Varint(std::numeric_limits<int32_t>::min()); }), "ffffffff0f");
   EXPECT_EQ(Hex([](Writer& w) { w.Varlong(std::numeric_limits<int64_t>::min()); }),
             "ffffffffffffffffff01");
   std::string s;
@@ -121,7 +120,10 @@ TEST(Wire, RecordsWithFileSlicesRecordSplicePoints) {
   w.Int8(1);
   w.WriteRecords(r, true);
   w.Int8(2);
-  EXPECT_EQ(absl::BytesToHexString(out.bytes), "01" "33" "02");  // uvarint 51
+  EXPECT_EQ(absl::BytesToHexString(out.bytes),
+            "01"
+            "33"
+            "02");  // uvarint 51
   ASSERT_EQ(out.splices.size(), 1u);
   EXPECT_EQ(out.splices[0].at, 2u);
   EXPECT_EQ(out.splices[0].slice.offset, 100u);
