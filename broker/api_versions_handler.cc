@@ -10,6 +10,23 @@ namespace runnel::broker {
 using protocol::ApiVersionsRequest;
 using protocol::ApiVersionsResponse;
 
+namespace {
+
+// Kafka's rule for ClientSoftwareName/Version (v3+): alphanumerics, '-' and '.',
+// starting and ending with an alphanumeric.
+bool ValidSoftwareField(const std::string& s) {
+  if (s.empty() || !isalnum(static_cast<unsigned char>(s.front())) ||
+      !isalnum(static_cast<unsigned char>(s.back()))) {
+    return false;
+  }
+  for (char c : s) {
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void HandleApiVersions(RequestContext& ctx) {
   ApiVersionsResponse response;
   if (ctx.api_version() > ApiVersionsRequest::kMaxVersion) {
@@ -21,6 +38,11 @@ void HandleApiVersions(RequestContext& ctx) {
   }
   ApiVersionsRequest request;
   if (!ctx.Decode(&request)) return;
+  if (ctx.api_version() >= 3 && !(ValidSoftwareField(request.client_software_name) &&
+                                  ValidSoftwareField(request.client_software_version))) {
+    response.error_code = protocol::Code(protocol::ErrorCode::kInvalidRequest);
+    return ctx.Respond(response);
+  }
   for (const HandlerEntry& e : Handlers()) {
     response.api_keys.push_back({e.api_key, e.min_version, e.max_version});
   }

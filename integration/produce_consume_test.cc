@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "broker_process.h"
+#include "expect_log.h"
 #include "kafka_client.h"
 
 namespace runnel::integration {
@@ -57,17 +58,7 @@ TEST_P(ProduceConsumeTest, ReadsBackExactly) {
     }
   }
 
-  std::vector<std::vector<Message>> got =
-      ConsumeFromBeginning(bootstrap, topic, counts, std::chrono::seconds(90), &error);
-  ASSERT_EQ(error, "");
-  for (int p = 0; p < kPartitions; p++) {
-    SCOPED_TRACE("partition " + std::to_string(p));
-    EXPECT_EQ(CompareLog(ForPartition(messages, p), got[p]), "");
-    Watermarks w = QueryWatermarks(bootstrap, topic, p);
-    EXPECT_EQ(w.err, RD_KAFKA_RESP_ERR_NO_ERROR);
-    EXPECT_EQ(w.low, 0);
-    EXPECT_EQ(w.high, counts[p]);
-  }
+  ExpectLog(bootstrap, topic, messages, counts);
 
   EXPECT_EQ(broker.Stop(), 0) << broker.Output();
 }

@@ -8,29 +8,13 @@
 #include <vector>
 
 #include "broker_process.h"
+#include "expect_log.h"
 #include "kafka_client.h"
 
 namespace runnel::integration {
 namespace {
 
 constexpr int kPartitions = 3;
-
-// Reads every partition of topic and checks it against messages.
-void ExpectLog(const std::string& bootstrap, const std::string& topic,
-               const std::vector<Message>& messages, const std::vector<int64_t>& counts) {
-  std::string error;
-  std::vector<std::vector<Message>> got =
-      ConsumeFromBeginning(bootstrap, topic, counts, std::chrono::seconds(60), &error);
-  ASSERT_EQ(error, "");
-  for (int p = 0; p < kPartitions; p++) {
-    SCOPED_TRACE("partition " + std::to_string(p));
-    EXPECT_EQ(CompareLog(ForPartition(messages, p), got[p]), "");
-    Watermarks w = QueryWatermarks(bootstrap, topic, p);
-    EXPECT_EQ(w.err, RD_KAFKA_RESP_ERR_NO_ERROR);
-    EXPECT_EQ(w.low, 0);
-    EXPECT_EQ(w.high, counts[p]);
-  }
-}
 
 TEST(RestartTest, SameOffsetsAndContentAfterSigterm) {
   // Small segments, so the data spans several segment files.
