@@ -5,8 +5,9 @@
 // max_wait_ms at the latest.
 //
 // Fetch sessions (KIP-227): no session is ever created (session_id 0 in every
-// answer), which clients treat as "send full fetches"; a request naming a session
-// gets FETCH_SESSION_ID_NOT_FOUND, as from a broker whose session cache evicted it.
+// answer), which clients treat as "send full fetches"; an incremental fetch naming a
+// session gets FETCH_SESSION_ID_NOT_FOUND, as from a broker whose session cache
+// evicted it.
 #include <algorithm>
 #include <memory>
 
@@ -60,7 +61,10 @@ void ReadPartition(storage::PartitionLog* log, const FetchRequest::FetchPartitio
 FetchResult BuildFetch(Broker& broker, const FetchRequest& request, int16_t version) {
   FetchResult result;
   FetchResponse& response = result.response;
-  if (request.session_id != 0) {
+  // Epochs 0 and -1 ask for a full fetch (opening or closing a session), which is
+  // served; any other epoch names an incremental session, which never exists here.
+  bool full_fetch = request.session_epoch == 0 || request.session_epoch == -1;
+  if (request.session_id != 0 && !full_fetch) {
     response.error_code = protocol::Code(ErrorCode::kFetchSessionIdNotFound);
     result.any_error = true;
     return result;

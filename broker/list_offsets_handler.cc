@@ -1,6 +1,9 @@
 // ListOffsets (key 2): offsets by timestamp, and the special timestamps LATEST (-1),
 // EARLIEST (-2), MAX_TIMESTAMP (-3) and EARLIEST_LOCAL (-4). Without tiered storage
 // LATEST_TIERED (-5) finds nothing.
+#include <set>
+#include <tuple>
+
 #include "broker/broker.h"
 #include "broker/handlers.h"
 #include "protocol/errors.h"
@@ -20,38 +23,35 @@ constexpr int64_t kEarliest = -2;
 constexpr int64_t kMaxTimestamp = -3;
 constexpr int64_t kEarliestLocal = -4;
 
+// Fills offset, timestamp and leader epoch; "nothing found" leaves all three at -1.
 void ListPartition(storage::PartitionLog* log, int64_t timestamp,
                    ListOffsetsResponse::ListOffsetsPartitionResponse* out) {
-  out->timestamp = -1;
-  out->offset = -1;
-  out->leader_epoch = 0;
+  int64_t offset = -1;
+  int64_t found_timestamp = -1;
   switch (timestamp) {
     case kLatest:
-      out->offset = log->log_end_offset();
-      return;
+      offset = log->log_end_offset();
+      break;
     case kEarliest:
     case kEarliestLocal:
-      out->offset = log->log_start_offset();
-      return;
-    case kMaxTimestamp: {
-      auto [ts, offset] = log->MaxTimestampAndOffset();
-      out->timestamp = ts;
-      out->offset = offset;
-      return;
-    }
-    default:
+      offset = log->log_start_offset();
       break;
+    case kMaxTimestamp:
+      std::tie(found_timestamp, offset) = log->MaxTimestampAndOffset();
+      break;
+    default:
+      if (timestamp < 0) break;  // LATEST_TIERED and unknown specials: nothing found
+      auto found = log->OffsetForTimestamp(timestamp);
+      if (!found.ok()) {
+        out->error_code = protocol::Code(ErrorCode::kKafkaStorageError);
+        return;
+      }
+      if (*found) std::tie(offset, found_timestamp) = **found;
   }
-  if (timestamp < 0) return;  // LATEST_TIERED and unknown specials: nothing found
-  auto found = log->OffsetForTimestamp(timestamp);
-  if (!found.ok()) {
-    out->error_code = protocol::Code(ErrorCode::kKafkaStorageError);
-    return;
-  }
-  if (*found) {
-    out->offset = (*found)->first;
-    out->timestamp = (*found)->second;
-  }
+  out->offset = offset;
+  out->timestamp = found_timestamp;
+  // Every batch is stamped with leader epoch 0: a single broker never changes leader.
+  out->leader_epoch = offset >= 0 ? 0 : -1;
 }
 
 }  // namespace
@@ -63,7 +63,21 @@ void HandleListOffsets(RequestContext& ctx) {
   for (const auto& topic : request.topics) {
     auto& topic_out = response.topics.emplace_back();
     topic_out.name = topic.name;
+    std::set<int32_t> seen, duplicated;
     for (const auto& partition : topic.partitions) {
+      if (!seen.insert(partition.partition_index).second) {
+        duplicated.insert(partition.partition_index);
+      }
+    }
+    for (const auto& partition : topic.partitions) {
+      // A partition named twice is answered once, with INVALID_REQUEST (Kafka 4.x).
+      if (duplicated.count(partition.partition_index)) {
+        if (seen.erase(partition.partition_index) == 0) continue;
+        auto& out = topic_out.partitions.emplace_back();
+        out.partition_index = partition.partition_index;
+        out.error_code = protocol::Code(ErrorCode::kInvalidRequest);
+        continue;
+      }
       auto& out = topic_out.partitions.emplace_back();
       out.partition_index = partition.partition_index;
       storage::PartitionLog* log =
