@@ -30,6 +30,8 @@ void AppendPartition(Broker& broker, const std::string& topic_name,
     out->base_offset = -1;
     if (!message.empty()) out->error_message = std::move(message);
   };
+  // Clients may not write the coordinator's internal topic (Kafka's answer).
+  if (topic_name == kConsumerOffsetsTopic) return fail(ErrorCode::kInvalidTopicException);
   const storage::TopicMetadata* topic = broker.logs().FindTopic(topic_name);
   storage::PartitionLog* log = topic ? broker.logs().Partition(topic_name, data.index) : nullptr;
   if (log == nullptr) return fail(ErrorCode::kUnknownTopicOrPartition);
@@ -53,7 +55,8 @@ void AppendPartition(Broker& broker, const std::string& topic_name,
   if (batch.size() > static_cast<size_t>(broker.MaxMessageBytes(*topic))) {
     return fail(ErrorCode::kMessageTooLarge);
   }
-  if (absl::Status s = protocol::ValidateBatch(batch); !s.ok()) {
+  std::string decompressed;  // compressed records are checked too, as Kafka does
+  if (absl::Status s = protocol::ValidateBatch(batch, &decompressed); !s.ok()) {
     return fail(ValidationError(s), std::string(s.message()));
   }
   // The batch lives in the request frame, which this request owns and never reuses.

@@ -183,7 +183,7 @@ absl::StatusOr<BatchHeader> ParseBatchHeader(std::string_view data) {
   return h;
 }
 
-absl::Status ValidateBatch(std::string_view batch) {
+absl::Status ValidateBatch(std::string_view batch, std::string* scratch, size_t max_decompressed) {
   absl::StatusOr<BatchHeader> parsed = ParseBatchHeader(batch);
   if (!parsed.ok()) return parsed.status();
   const BatchHeader& h = *parsed;
@@ -211,8 +211,18 @@ absl::Status ValidateBatch(std::string_view batch) {
                                                    h.last_offset_delta, " does not match its ",
                                                    h.record_count, " records"));
   }
-  if (h.compression() != Compression::kNone) return absl::OkStatus();
-  return ForEachRecord(batch.substr(kBatchHeaderSize), h, [&h](int32_t i, const Record& rec) {
+  std::string_view records = batch.substr(kBatchHeaderSize);
+  if (h.compression() != Compression::kNone) {
+    if (scratch == nullptr) return absl::OkStatus();
+    absl::StatusOr<std::string> plain = Decompress(h.compression(), records, max_decompressed);
+    if (!plain.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("record batch does not decompress: ", plain.status().message()));
+    }
+    *scratch = std::move(*plain);
+    records = *scratch;
+  }
+  return ForEachRecord(records, h, [&h](int32_t i, const Record& rec) {
     if (rec.offset != WrapAdd(h.base_offset, i)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "record ", i, " has offset delta ", WrapSub(rec.offset, h.base_offset), ", not ", i));

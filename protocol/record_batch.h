@@ -66,10 +66,13 @@ struct BatchHeader {
 absl::StatusOr<BatchHeader> ParseBatchHeader(std::string_view data);
 
 // Validates one complete batch (exactly batch.size() bytes): header, CRC-32C, codec,
-// and for uncompressed batches that the records parse, their count matches
-// RecordsCount and their offset deltas are 0..n-1 with LastOffsetDelta = n-1.
+// and that the records parse, their count matches RecordsCount and their offset
+// deltas are 0..n-1 with LastOffsetDelta = n-1. Records of a compressed batch are
+// checked only when `scratch` is given: they are decompressed into it (at most
+// max_decompressed bytes), as Kafka's broker does for every produced batch.
 // Fails with DataLoss (Kafka's CORRUPT_MESSAGE) or InvalidArgument (INVALID_RECORD).
-absl::Status ValidateBatch(std::string_view batch);
+absl::Status ValidateBatch(std::string_view batch, std::string* scratch = nullptr,
+                           size_t max_decompressed = 64 << 20);
 
 // Splits a `records` field into batches. A truncated last batch (allowed at the end of
 // a Fetch response) ends the iteration; Next() returns false then and at the end.

@@ -534,3 +534,42 @@ TEST(BatchIterator, StopsAtBadHeader) {
 
 }  // namespace
 }  // namespace runnel::protocol
+
+namespace runnel::protocol {
+namespace {
+
+void PutBigEndian(std::string& b, size_t at, uint64_t v, size_t n) {
+  for (size_t i = 0; i < n; ++i) b[at + i] = static_cast<char>(v >> (8 * (n - 1 - i)));
+}
+
+void RewriteCrc(std::string& b) {
+  PutBigEndian(b, kCrcOffset, Crc32c(b.data() + kAttributesOffset, b.size() - kAttributesOffset),
+               4);
+}
+
+TEST(RecordBatchValidation, CompressedRecordsAreCheckedOnlyWithScratch) {
+  std::vector<RecordToAdd> records(2);
+  records[0].value = "a";
+  records[1].value = "b";
+  BatchOptions options;
+  options.compression = Compression::kZstd;
+  std::string batch = BuildBatch(records, options);
+  std::string scratch;
+  ASSERT_TRUE(ValidateBatch(batch, &scratch).ok());
+
+  // Claim three records while the compressed block holds two, with a valid CRC.
+  PutBigEndian(batch, 57, 3, 4);  // RecordsCount
+  PutBigEndian(batch, 23, 2, 4);  // LastOffsetDelta
+  RewriteCrc(batch);
+  EXPECT_TRUE(ValidateBatch(batch).ok());  // header-level checks only
+  EXPECT_EQ(ValidateBatch(batch, &scratch).code(), absl::StatusCode::kInvalidArgument);
+
+  // A block that does not decompress, with a valid CRC.
+  std::string garbage = BuildBatch(records, options);
+  for (size_t i = kBatchHeaderSize; i < garbage.size(); ++i) garbage[i] = 'x';
+  RewriteCrc(garbage);
+  EXPECT_EQ(ValidateBatch(garbage, &scratch).code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace runnel::protocol
