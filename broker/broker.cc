@@ -83,6 +83,9 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config,
   });
   if (!logs.ok()) return logs.status();
   broker->logs_ = std::move(*logs);
+  broker->groups_ = std::make_unique<GroupCoordinator>(
+      io, GroupCoordinatorConfig::FromProperties(config.properties), dir);
+  if (absl::Status s = broker->groups_->Load(); !s.ok()) return s;
   return broker;
 }
 
@@ -93,7 +96,7 @@ TopicResult Broker::CreateTopic(const std::string& name, int32_t partitions,
   if (std::string why = InvalidTopicNameReason(name); !why.empty()) {
     return {ErrorCode::kInvalidTopicException, why};
   }
-  if (logs_->FindTopic(name) != nullptr) {
+  if (logs_->FindTopic(name) != nullptr || name == kConsumerOffsetsTopic) {
     return {ErrorCode::kTopicAlreadyExists, "Topic '" + name + "' already exists."};
   }
   if (partitions == -1) partitions = config_.num_partitions;
@@ -175,6 +178,11 @@ void Broker::NotifyAppend() {
   }
 }
 
-absl::Status Broker::Close() { return logs_ ? logs_->Close() : absl::OkStatus(); }
+absl::Status Broker::Close() {
+  absl::Status result;
+  if (groups_) result.Update(groups_->Close());
+  if (logs_) result.Update(logs_->Close());
+  return result;
+}
 
 }  // namespace runnel::broker

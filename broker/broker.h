@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "asio.hpp"
 #include "broker/config.h"
+#include "broker/group_coordinator.h"
 #include "protocol/errors.h"
 #include "storage/log_manager.h"
 
@@ -37,6 +38,8 @@ class Broker {
   asio::io_context& io() { return *io_; }
   const std::string& cluster_id() const { return cluster_id_; }
   storage::LogManager& logs() { return *logs_; }
+  // The classic consumer-group coordinator; this broker coordinates every group.
+  GroupCoordinator& groups() { return *groups_; }
 
   // partitions/replication_factor of -1 take the broker defaults.
   TopicResult CreateTopic(const std::string& name, int32_t partitions, int16_t replication_factor,
@@ -66,6 +69,7 @@ class Broker {
   asio::io_context* io_;
   std::string cluster_id_;
   std::unique_ptr<storage::LogManager> logs_;
+  std::unique_ptr<GroupCoordinator> groups_;
   std::list<std::shared_ptr<AppendListener>> append_listeners_;
   int64_t connections_ = 0;
 };

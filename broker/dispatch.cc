@@ -8,9 +8,9 @@ namespace runnel::broker {
 namespace api = protocol::api;
 
 const std::vector<HandlerEntry>& Handlers() {
-  // Kafka 4.x's ranges (the schemas'), with two floors lowered as Kafka advertises
-  // them: Produce from 0 for librdkafka's compression probe (KAFKA-18659; v0-2 are
-  // still refused when sent).
+  // Kafka 4.x's ranges (the schemas'), with floors pinned as Kafka advertises them:
+  // Produce from 0 for librdkafka's compression probe (KAFKA-18659; v0-2 are still
+  // refused when sent), JoinGroup from 0 (librdkafka < 2.11 requires v0 advertised).
   static const std::vector<HandlerEntry> handlers = [] {
     struct Spec {
       int16_t key;
@@ -18,10 +18,25 @@ const std::vector<HandlerEntry>& Handlers() {
       int16_t advertised_min = -1;  // -1: the schema's minimum
     };
     const Spec specs[] = {
-        {api::kProduce, HandleProduce, 0},        {api::kFetch, HandleFetch},
-        {api::kListOffsets, HandleListOffsets},   {api::kMetadata, HandleMetadata},
-        {api::kApiVersions, HandleApiVersions},   {api::kCreateTopics, HandleCreateTopics},
-        {api::kDeleteTopics, HandleDeleteTopics}, {api::kCreatePartitions, HandleCreatePartitions},
+        {api::kProduce, HandleProduce, 0},
+        {api::kFetch, HandleFetch},
+        {api::kListOffsets, HandleListOffsets},
+        {api::kMetadata, HandleMetadata},
+        {api::kApiVersions, HandleApiVersions},
+        {api::kCreateTopics, HandleCreateTopics},
+        {api::kDeleteTopics, HandleDeleteTopics},
+        {api::kCreatePartitions, HandleCreatePartitions},
+        {api::kFindCoordinator, HandleFindCoordinator},
+        {api::kJoinGroup, HandleJoinGroup, 0},
+        {api::kSyncGroup, HandleSyncGroup},
+        {api::kHeartbeat, HandleHeartbeat},
+        {api::kLeaveGroup, HandleLeaveGroup},
+        {api::kOffsetCommit, HandleOffsetCommit},
+        {api::kOffsetFetch, HandleOffsetFetch},
+        {api::kDescribeGroups, HandleDescribeGroups},
+        {api::kListGroups, HandleListGroups},
+        {api::kDeleteGroups, HandleDeleteGroups},
+        {api::kOffsetDelete, HandleOffsetDelete},
     };
     std::vector<HandlerEntry> out;
     for (const Spec& s : specs) {

@@ -15,6 +15,17 @@ void HandleListOffsets(RequestContext& ctx);
 void HandleCreateTopics(RequestContext& ctx);
 void HandleDeleteTopics(RequestContext& ctx);
 void HandleCreatePartitions(RequestContext& ctx);
+void HandleFindCoordinator(RequestContext& ctx);
+void HandleJoinGroup(RequestContext& ctx);
+void HandleSyncGroup(RequestContext& ctx);
+void HandleHeartbeat(RequestContext& ctx);
+void HandleLeaveGroup(RequestContext& ctx);
+void HandleOffsetCommit(RequestContext& ctx);
+void HandleOffsetFetch(RequestContext& ctx);
+void HandleDescribeGroups(RequestContext& ctx);
+void HandleListGroups(RequestContext& ctx);
+void HandleDeleteGroups(RequestContext& ctx);
+void HandleOffsetDelete(RequestContext& ctx);
 
 }  // namespace runnel::broker
 

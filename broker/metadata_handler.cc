@@ -77,7 +77,9 @@ void HandleMetadata(RequestContext& ctx) {
     }
     const std::string& name = *wanted.name;
     const storage::TopicMetadata* topic = broker.logs().FindTopic(name);
-    if (topic == nullptr && auto_create) {
+    // __consumer_offsets lives in the group coordinator, outside the topic table: it
+    // is neither listed nor auto-created.
+    if (topic == nullptr && auto_create && name != kConsumerOffsetsTopic) {
       TopicResult created = broker.CreateTopic(name, -1, -1, {}, false);
       if (created.error != ErrorCode::kNone) {
         response.topics.push_back(TopicError(name, {}, created.error));

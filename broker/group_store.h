@@ -1,0 +1,113 @@
+// GroupStore: the durable side of the group coordinator, Kafka's internal topic
+// __consumer_offsets. Its partitions are PartitionLogs in Kafka's layout
+// (<log.dir>/__consumer_offsets-<p>/) owned here, not by the LogManager, so the topic is
+// invisible to Metadata and cannot be produced to or deleted by clients. A group lives
+// in partition abs(javaStringHashCode(group_id)) % offsets.topic.num.partitions.
+//
+// Records use Kafka's key/value formats (group-coordinator/src/main/resources/common/
+// message/*.json), one record per batch, uncompressed:
+//   OffsetCommitKey   (key version 1): int16 1, string group, string topic, int32 partition
+//   OffsetCommitValue (version 3):     int64 offset, int32 leader epoch, string metadata,
+//                                      int64 commit timestamp
+//   GroupMetadataKey  (key version 2): int16 2, string group
+//   GroupMetadataValue (version 3):    string protocol type, int32 generation, nullable
+//     string protocol, nullable string leader, int64 state timestamp, members array of
+//     {string member id, nullable string instance id, string client id, string client host,
+//      int32 rebalance timeout, int32 session timeout, bytes subscription, bytes assignment}
+// A null value (tombstone) deletes the offset or group. Strings are int16-length-prefixed
+// (the non-flexible versions). Append() returns only after the bytes are in the log, so
+// an acknowledged write survives a broker process restart (as with Kafka, nothing is
+// fsynced until the log is flushed or closed).
+//
+// Invariant: Load() replays every partition in offset order; the last record for a key
+// wins. Single-threaded (the broker's io_context).
+#ifndef RUNNEL_BROKER_GROUP_STORE_H_
+#define RUNNEL_BROKER_GROUP_STORE_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "storage/partition_log.h"
+
+namespace runnel::broker {
+
+inline constexpr char kConsumerOffsetsTopic[] = "__consumer_offsets";
+
+struct CommittedOffset {
+  int64_t offset = -1;
+  int32_t leader_epoch = -1;
+  std::string metadata;
+  int64_t commit_timestamp = 0;
+};
+
+struct StoredMember {
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  std::string client_id;
+  std::string client_host;
+  int32_t rebalance_timeout_ms = 0;
+  int32_t session_timeout_ms = 0;
+  std::string subscription;
+  std::string assignment;
+};
+
+struct StoredGroup {
+  std::string protocol_type;
+  int32_t generation = 0;
+  std::optional<std::string> protocol;
+  std::optional<std::string> leader;
+  int64_t state_timestamp = -1;
+  std::vector<StoredMember> members;
+};
+
+// One record of the log as replayed: exactly one of the alternatives is set.
+struct GroupRecord {
+  std::string group;
+  // Offset commit (topic non-empty) or group metadata (topic empty).
+  std::string topic;
+  int32_t partition = -1;
+  std::optional<CommittedOffset> offset;  // nullopt with topic set: tombstone
+  std::optional<StoredGroup> metadata;    // nullopt with topic empty: tombstone
+};
+
+// Kafka's String.hashCode over the UTF-16 code units of the group id.
+int32_t JavaStringHashCode(const std::string& s);
+
+class GroupStore {
+ public:
+  GroupStore(std::filesystem::path log_dir, int32_t partitions)
+      : log_dir_(std::move(log_dir)), partitions_(partitions) {}
+  GroupStore(const GroupStore&) = delete;
+  GroupStore& operator=(const GroupStore&) = delete;
+
+  // Opens every partition and calls `apply` for each record, oldest first per partition.
+  absl::Status Load(const std::function<void(const GroupRecord&)>& apply);
+
+  int32_t PartitionFor(const std::string& group) const;
+
+  // Each appends one batch to the group's partition.
+  absl::Status AppendOffsets(
+      const std::string& group,
+      const std::vector<std::pair<std::pair<std::string, int32_t>, std::optional<CommittedOffset>>>&
+          offsets);
+  absl::Status AppendGroup(const std::string& group, const std::optional<StoredGroup>& value);
+
+  absl::Status Close();
+
+ private:
+  absl::Status Append(const std::string& group, std::string batch);
+
+  std::filesystem::path log_dir_;
+  int32_t partitions_;
+  std::vector<std::unique_ptr<storage::PartitionLog>> logs_;
+};
+
+}  // namespace runnel::broker
+
+#endif  // RUNNEL_BROKER_GROUP_STORE_H_
