@@ -91,6 +91,7 @@ constexpr KnownKey kKnownKeys[] = {
     {"num.partitions", Type::kInt, 1},
     {"num.recovery.threads.per.data.dir", Type::kInt, 1},
     {"offset.metadata.max.bytes", Type::kInt},
+    {"offsets.retention.check.interval.ms", Type::kLong, 1},
     {"offsets.retention.minutes", Type::kInt, 1},
     {"offsets.topic.num.partitions", Type::kInt, 1},
     {"offsets.topic.replication.factor", Type::kShort, 1},

@@ -51,6 +51,9 @@ struct GroupCoordinator::Group {
   int32_t initial_delay_remaining_ms = 0;
   std::unique_ptr<asio::steady_timer> join_timer;
   std::map<std::pair<std::string, int32_t>, CommittedOffset> offsets;
+  // Wall-clock ms when the group last became Empty (Kafka's currentStateTimestamp as
+  // used by offset expiry), or -1 if unknown; persisted as the metadata state timestamp.
+  int64_t empty_since_ms = -1;
 
   bool Is(GroupState s) const { return state == s; }
   bool Has(const std::string& member_id) const { return members.count(member_id) > 0; }
@@ -78,6 +81,16 @@ int32_t IntProperty(const std::map<std::string, std::string>& props, const std::
   if (it != props.end() && absl::SimpleAtoi(it->second, &v)) return v;
   return fallback;
 }
+
+int64_t LongProperty(const std::map<std::string, std::string>& props, const std::string& key,
+                     int64_t fallback) {
+  auto it = props.find(key);
+  int64_t v;
+  if (it != props.end() && absl::SimpleAtoi(it->second, &v)) return v;
+  return fallback;
+}
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
 // Kafka's java.util.UUID.randomUUID().toString().
 std::string RandomUuidString() {
@@ -125,6 +138,11 @@ GroupCoordinatorConfig GroupCoordinatorConfig::FromProperties(
       IntProperty(props, "offset.metadata.max.bytes", c.offset_metadata_max_bytes);
   c.offsets_topic_partitions =
       std::max(1, IntProperty(props, "offsets.topic.num.partitions", c.offsets_topic_partitions));
+  c.offsets_retention_minutes =
+      std::max(1, IntProperty(props, "offsets.retention.minutes", c.offsets_retention_minutes));
+  c.offsets_retention_check_interval_ms =
+      std::max<int64_t>(1, LongProperty(props, "offsets.retention.check.interval.ms",
+                                        c.offsets_retention_check_interval_ms));
   return c;
 }
 
@@ -141,10 +159,12 @@ absl::Status GroupCoordinator::Load() {
   for (auto& [id, g] : groups_) {
     for (auto& [mid, m] : g->members) ScheduleHeartbeat(*g, *m);
   }
+  ScheduleOffsetsCleanup();
   return absl::OkStatus();
 }
 
 absl::Status GroupCoordinator::Close() {
+  cleanup_timer_.reset();
   for (auto& [id, g] : groups_) {
     g->join_timer.reset();
     g->pending.clear();
@@ -193,6 +213,8 @@ void GroupCoordinator::Apply(const GroupRecord& r) {
     g.members[m->id] = std::move(m);
   }
   g.state = g.members.empty() ? GroupState::kEmpty : GroupState::kStable;
+  // An Empty group's retention clock keeps running across restarts.
+  g.empty_since_ms = g.members.empty() ? s.state_timestamp : -1;
 }
 
 void GroupCoordinator::StoreGroup(Group& g) {
@@ -201,7 +223,8 @@ void GroupCoordinator::StoreGroup(Group& g) {
   s.generation = g.generation;
   s.protocol = g.protocol;
   s.leader = g.leader;
-  s.state_timestamp = absl::ToUnixMillis(absl::Now());
+  s.state_timestamp =
+      g.Is(GroupState::kEmpty) && g.empty_since_ms >= 0 ? g.empty_since_ms : NowMs();
   for (const auto& [id, m] : g.members) {
     StoredMember sm;
     sm.member_id = m->id;
@@ -584,6 +607,7 @@ void GroupCoordinator::CompleteJoin(Group& g) {
   ++g.generation;
   if (g.members.empty()) {
     g.state = GroupState::kEmpty;
+    g.empty_since_ms = NowMs();
     g.protocol.reset();
     g.leader.reset();
     StoreGroup(g);
@@ -851,12 +875,17 @@ std::vector<ErrorCode> GroupCoordinator::CommitOffsets(
   }
   std::vector<ErrorCode> errors;
   std::vector<std::pair<std::pair<std::string, int32_t>, std::optional<CommittedOffset>>> writes;
+  // Kafka stamps commits with the broker's clock (OffsetCommit v2+); retention of
+  // standalone commits is measured from it.
+  int64_t now = NowMs();
   for (const TopicPartitionOffset& o : offsets) {
     if (static_cast<int64_t>(o.offset.metadata.size()) > config_.offset_metadata_max_bytes) {
       errors.push_back(ErrorCode::kOffsetMetadataTooLarge);
     } else {
       errors.push_back(ErrorCode::kNone);
-      writes.push_back({{o.topic, o.partition}, o.offset});
+      CommittedOffset stamped = o.offset;
+      stamped.commit_timestamp = now;
+      writes.push_back({{o.topic, o.partition}, std::move(stamped)});
     }
   }
   if (absl::Status s = store_.AppendOffsets(group_id, writes); !s.ok()) {
@@ -927,6 +956,46 @@ bool GroupCoordinator::IsSubscribedToTopic(const Group& g, const std::string& to
     if (!r.ok() || n < 0) return true;
   }
   return false;
+}
+
+// ---- Offset retention ----------------------------------------------------------------
+
+void GroupCoordinator::ScheduleOffsetsCleanup() {
+  if (!cleanup_timer_) cleanup_timer_ = std::make_unique<asio::steady_timer>(*io_);
+  cleanup_timer_->expires_after(
+      std::chrono::milliseconds(config_.offsets_retention_check_interval_ms));
+  cleanup_timer_->async_wait([this](const asio::error_code& ec) {
+    if (ec == asio::error::operation_aborted) return;
+    CleanupExpiredOffsets(NowMs());
+    ScheduleOffsetsCleanup();
+  });
+}
+
+void GroupCoordinator::CleanupExpiredOffsets(int64_t now_ms) {
+  const int64_t retention_ms = int64_t{config_.offsets_retention_minutes} * 60 * 1000;
+  std::vector<std::string> dead;
+  for (auto& [id, g] : groups_) {
+    if (!g->Is(GroupState::kEmpty)) continue;
+    std::vector<std::pair<std::pair<std::string, int32_t>, std::optional<CommittedOffset>>> writes;
+    for (const auto& [tp, o] : g->offsets) {
+      // ClassicGroup.removeExpiredOffsets: a group with a protocol type counts from when
+      // it became Empty; standalone commits each from their own commit time.
+      int64_t base =
+          g->protocol_type && g->empty_since_ms >= 0 ? g->empty_since_ms : o.commit_timestamp;
+      if (now_ms - base >= retention_ms) writes.push_back({tp, std::nullopt});
+    }
+    // On a failed append the offsets stay (in memory and on disk) for the next check.
+    if (!writes.empty() && !store_.AppendOffsets(id, writes).ok()) continue;
+    for (const auto& [tp, v] : writes) g->offsets.erase(tp);
+    // Kafka: an Empty group without offsets transitions to Dead and its metadata is
+    // tombstoned. A group with members still completing MEMBER_ID_REQUIRED is spared
+    // so their rejoin finds it.
+    if (g->offsets.empty() && g->pending.empty() && store_.AppendGroup(id, std::nullopt).ok()) {
+      g->state = GroupState::kDead;
+      dead.push_back(id);
+    }
+  }
+  for (const std::string& id : dead) groups_.erase(id);
 }
 
 // ---- Admin ---------------------------------------------------------------------------

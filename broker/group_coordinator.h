@@ -7,7 +7,7 @@
 //       PreparingRebalance --(all known members rejoined, or rebalance timeout)-->
 //       CompletingRebalance (generation+1; or Empty if nobody is left)
 //       --(leader's SyncGroup)--> Stable
-//   Empty --(DeleteGroups)--> Dead
+//   Empty --(DeleteGroups, or its last offset expiring)--> Dead
 // Invariants: every member of a non-Empty group has a heartbeat deadline
 // (session.timeout.ms after its last heartbeat/join/sync) and is removed when it passes,
 // unless it is waiting in JoinGroup/SyncGroup; a join round ends at the latest after the
@@ -50,12 +50,14 @@ enum class GroupState { kEmpty, kPreparingRebalance, kCompletingRebalance, kStab
 const char* GroupStateName(GroupState state);  // Kafka's names, e.g. "PreparingRebalance"
 
 struct GroupCoordinatorConfig {
-  int32_t min_session_timeout_ms = 6000;      // group.min.session.timeout.ms
-  int32_t max_session_timeout_ms = 1800000;   // group.max.session.timeout.ms
-  int32_t initial_rebalance_delay_ms = 3000;  // group.initial.rebalance.delay.ms
-  int32_t max_group_size = 2147483647;        // group.max.size
-  int32_t offset_metadata_max_bytes = 4096;   // offset.metadata.max.bytes
-  int32_t offsets_topic_partitions = 50;      // offsets.topic.num.partitions
+  int32_t min_session_timeout_ms = 6000;                 // group.min.session.timeout.ms
+  int32_t max_session_timeout_ms = 1800000;              // group.max.session.timeout.ms
+  int32_t initial_rebalance_delay_ms = 3000;             // group.initial.rebalance.delay.ms
+  int32_t max_group_size = 2147483647;                   // group.max.size
+  int32_t offset_metadata_max_bytes = 4096;              // offset.metadata.max.bytes
+  int32_t offsets_topic_partitions = 50;                 // offsets.topic.num.partitions
+  int32_t offsets_retention_minutes = 10080;             // offsets.retention.minutes
+  int64_t offsets_retention_check_interval_ms = 600000;  // offsets.retention.check.interval.ms
   // Reads the keys above from broker properties, with Kafka's defaults.
   static GroupCoordinatorConfig FromProperties(const std::map<std::string, std::string>& props);
 };
@@ -178,11 +180,24 @@ class GroupCoordinator {
                           const std::vector<std::pair<std::string, int32_t>>& partitions,
                           std::vector<ErrorCode>* partition_errors);
 
+  // offsets.topic.num.partitions, for describing __consumer_offsets in Metadata.
+  int32_t offsets_topic_partitions() const { return config_.offsets_topic_partitions; }
+
   // For tests: the state and generation of a group (kDead if unknown), and forcing a
   // member's session to expire now.
   GroupState StateOf(const std::string& group_id) const;
   int32_t GenerationOf(const std::string& group_id) const;
   void ExpireMemberSession(const std::string& group_id, const std::string& member_id);
+
+  // Kafka's GroupMetadataManager.cleanupGroupMetadata, run every
+  // offsets.retention.check.interval.ms (and callable directly, with an injected wall
+  // clock `now_ms`, by tests): the offsets of an Empty group expire once
+  // offsets.retention.minutes have passed since the group became Empty (or, for a group
+  // that never had a protocol type, i.e. standalone commits, since each offset's commit);
+  // they are tombstoned in the store, and an Empty group left without offsets becomes
+  // Dead and is removed. Non-empty groups keep all their offsets (Kafka's expiry of
+  // unsubscribed topics in a non-empty consumer group is not implemented).
+  void CleanupExpiredOffsets(int64_t now_ms);
 
  private:
   struct Member;
@@ -223,6 +238,7 @@ class GroupCoordinator {
   void ScheduleJoinTimer(Group& g, int32_t delay_ms);
   void OnJoinTimer(const std::string& group_id, uint64_t round);
 
+  void ScheduleOffsetsCleanup();
   void StoreGroup(Group& g);
   void Apply(const GroupRecord& record);
 
@@ -230,6 +246,7 @@ class GroupCoordinator {
   GroupCoordinatorConfig config_;
   GroupStore store_;
   std::map<std::string, std::unique_ptr<Group>> groups_;
+  std::unique_ptr<asio::steady_timer> cleanup_timer_;
 };
 
 }  // namespace runnel::broker

@@ -1,7 +1,8 @@
 // GroupStore: the durable side of the group coordinator, Kafka's internal topic
 // __consumer_offsets. Its partitions are PartitionLogs in Kafka's layout
-// (<log.dir>/__consumer_offsets-<p>/) owned here, not by the LogManager, so the topic is
-// invisible to Metadata and cannot be produced to or deleted by clients. A group lives
+// (<log.dir>/__consumer_offsets-<p>/) owned here, not by the LogManager, so the topic
+// cannot be produced to or deleted by clients; Metadata describes it (is_internal) only
+// when asked for it by name or id. A group lives
 // in partition abs(javaStringHashCode(group_id)) % offsets.topic.num.partitions.
 //
 // Records use Kafka's key/value formats (group-coordinator/src/main/resources/common/
@@ -24,6 +25,7 @@
 #ifndef RUNNEL_BROKER_GROUP_STORE_H_
 #define RUNNEL_BROKER_GROUP_STORE_H_
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -38,6 +40,12 @@
 namespace runnel::broker {
 
 inline constexpr char kConsumerOffsetsTopic[] = "__consumer_offsets";
+// The topic id Metadata reports for __consumer_offsets. Kafka assigns it randomly when
+// the topic is created; here the topic lives outside the topic table, so it gets a fixed
+// non-zero id (all-zero means "no id"), stable across restarts: the first 16 bytes of its
+// name, "__consumer_offse".
+inline constexpr std::array<uint8_t, 16> kConsumerOffsetsTopicId = {
+    0x5f, 0x5f, 0x63, 0x6f, 0x6e, 0x73, 0x75, 0x6d, 0x65, 0x72, 0x5f, 0x6f, 0x66, 0x66, 0x73, 0x65};
 
 struct CommittedOffset {
   int64_t offset = -1;

@@ -1,6 +1,8 @@
 // Metadata (key 3): brokers, the cluster id and controller, and topics with their
 // partitions. Unknown topics are auto-created when both the broker and the request
-// allow it.
+// allow it. __consumer_offsets (owned by the group coordinator, not the topic table) is
+// described, as Kafka does, as an internal topic led by this node when asked for by
+// name or id; it is left out of the all-topics listing and never auto-created.
 #include <algorithm>
 
 #include "broker/broker.h"
@@ -31,6 +33,19 @@ MetadataResponse::MetadataResponseTopic DescribeTopic(const storage::TopicMetada
     part.replica_nodes = {node_id};
     part.isr_nodes = {node_id};
   }
+  return t;
+}
+
+// Kafka's answer for its internal offsets topic: one partition per
+// offsets.topic.num.partitions, all led by this (single) node.
+MetadataResponse::MetadataResponseTopic DescribeConsumerOffsets(int32_t partitions,
+                                                                int32_t node_id) {
+  storage::TopicMetadata topic;
+  topic.name = kConsumerOffsetsTopic;
+  topic.id = kConsumerOffsetsTopicId;
+  topic.partitions = partitions;
+  MetadataResponse::MetadataResponseTopic t = DescribeTopic(topic, node_id);
+  t.is_internal = true;
   return t;
 }
 
@@ -69,6 +84,11 @@ void HandleMetadata(RequestContext& ctx) {
   bool auto_create = config.auto_create_topics_enable && request.allow_auto_topic_creation;
   for (const auto& wanted : *request.topics) {
     if (!wanted.name) {
+      if (FromUuid(wanted.topic_id) == kConsumerOffsetsTopicId) {
+        response.topics.push_back(
+            DescribeConsumerOffsets(broker.groups().offsets_topic_partitions(), config.node_id));
+        continue;
+      }
       const storage::TopicMetadata* topic = broker.logs().FindTopicById(FromUuid(wanted.topic_id));
       response.topics.push_back(
           topic ? DescribeTopic(*topic, config.node_id)
@@ -76,10 +96,13 @@ void HandleMetadata(RequestContext& ctx) {
       continue;
     }
     const std::string& name = *wanted.name;
+    if (name == kConsumerOffsetsTopic) {
+      response.topics.push_back(
+          DescribeConsumerOffsets(broker.groups().offsets_topic_partitions(), config.node_id));
+      continue;
+    }
     const storage::TopicMetadata* topic = broker.logs().FindTopic(name);
-    // __consumer_offsets lives in the group coordinator, outside the topic table: it
-    // is neither listed nor auto-created.
-    if (topic == nullptr && auto_create && name != kConsumerOffsetsTopic) {
+    if (topic == nullptr && auto_create) {
       TopicResult created = broker.CreateTopic(name, -1, -1, {}, false);
       if (created.error != ErrorCode::kNone) {
         response.topics.push_back(TopicError(name, {}, created.error));

@@ -5,7 +5,9 @@ member resuming from the committed offset, also across a broker restart (SIGTERM
 SIGKILL); two members sharing a topic; a static member (group.instance.id) replaced by
 a new instance; confluent-kafka AdminClient.list_groups (1.7.0 API) and kafka-python's
 KafkaAdminClient (ListGroups, DescribeGroups, OffsetFetch of a whole group,
-DeleteGroups); __consumer_offsets hidden from Metadata.
+DeleteGroups); __consumer_offsets as Kafka's Metadata shows it: absent from the
+all-topics listing, an internal topic with offsets.topic.num.partitions partitions when
+named.
 
 The broker runs with group.initial.rebalance.delay.ms=0. Assertions are on content
 (values, offsets, assignments), never on timing.
@@ -94,6 +96,9 @@ class ConsumerGroupTest(unittest.TestCase):
         self.assertEqual(sorted(got), sorted(second))
         admin = AdminClient({"bootstrap.servers": self.broker.bootstrap})
         self.assertNotIn("__consumer_offsets", admin.list_topics(timeout=30).topics)
+        named = admin.list_topics(topic="__consumer_offsets", timeout=30).topics
+        self.assertIsNone(named["__consumer_offsets"].error)
+        self.assertEqual(len(named["__consumer_offsets"].partitions), 50)
         # Nothing older than the commit comes back.
         self.assertEqual(self.consume_confluent(c2, 1, deadline_s=2), [])
         c2.close()
@@ -210,6 +215,13 @@ class ConsumerGroupTest(unittest.TestCase):
         self.assertIs(dict(result)["g-none"], GroupIdNotFoundError)
         self.assertNotIn(("g-admin", "consumer"), admin.list_consumer_groups())
         self.assertEqual(admin.list_consumer_group_offsets("g-admin"), {})
+        # Named, __consumer_offsets is described as Kafka's internal topic (never
+        # auto-created); it is not in the all-topics listing.
+        [topic] = admin.describe_topics(["__consumer_offsets"])
+        self.assertEqual(topic["error_code"], 0)
+        self.assertTrue(topic["is_internal"])
+        self.assertEqual(sorted(p["partition"] for p in topic["partitions"]), list(range(50)))
+        self.assertNotIn("__consumer_offsets", admin.list_topics())
         admin.close()
 
     def test_static_member_rejoins_without_rebalance(self):

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 
@@ -330,6 +331,68 @@ TEST_F(GroupCoordinatorTest, OffsetsCommitFetchAndSurviveReload) {
   // The member was restored: it may heartbeat at its generation.
   EXPECT_EQ(gc_->StateOf("g"), GroupState::kStable);
   EXPECT_EQ(gc_->Heartbeat("g", a, std::nullopt, 1), ErrorCode::kNone);
+}
+
+bool Listed(const GroupCoordinator& gc, const std::string& group_id) {
+  for (const auto& [id, type, state] : gc.ListGroups()) {
+    if (id == group_id) return true;
+  }
+  return false;
+}
+
+int64_t WallNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Offset retention is driven with an injected wall clock, so nothing waits a minute.
+TEST_F(GroupCoordinatorTest, OffsetsExpireOnlyForEmptyGroupsAndExpirySurvivesReload) {
+  config_.offsets_retention_minutes = 1;
+  Reopen();
+  constexpr int64_t kMinute = 60 * 1000;
+  CommittedOffset o{7, -1, "", 0};
+  std::string a = StableSingleMember();
+  ASSERT_EQ(gc_->CommitOffsets("g", 1, a, std::nullopt, {{"t", 0, o}}).front(), ErrorCode::kNone);
+  ASSERT_EQ(gc_->CommitOffsets("simple", -1, "", std::nullopt, {{"t", 0, o}}).front(),
+            ErrorCode::kNone);
+  int64_t now = WallNowMs();
+
+  // Within the retention nothing expires.
+  gc_->CleanupExpiredOffsets(now + kMinute / 2);
+  EXPECT_TRUE(gc_->FetchOffset("simple", "t", 0).has_value());
+  EXPECT_TRUE(Listed(*gc_, "simple"));
+
+  // Past it, standalone commits expire (and their group with them); a Stable group keeps
+  // its offsets however old they are.
+  gc_->CleanupExpiredOffsets(now + 10 * kMinute);
+  EXPECT_FALSE(gc_->FetchOffset("simple", "t", 0).has_value());
+  EXPECT_FALSE(Listed(*gc_, "simple"));
+  EXPECT_EQ(gc_->StateOf("simple"), GroupState::kDead);
+  EXPECT_EQ(gc_->StateOf("g"), GroupState::kStable);
+  EXPECT_TRUE(gc_->FetchOffset("g", "t", 0).has_value());
+
+  // Once Empty, the group's retention counts from when it became Empty, across a reload.
+  gc_->LeaveGroup("g", {{a, std::nullopt}});
+  ASSERT_EQ(gc_->StateOf("g"), GroupState::kEmpty);
+  int64_t emptied = WallNowMs();
+  gc_->CleanupExpiredOffsets(emptied + kMinute / 2);
+  EXPECT_TRUE(gc_->FetchOffset("g", "t", 0).has_value());
+  Reopen();
+  EXPECT_EQ(gc_->StateOf("g"), GroupState::kEmpty);
+  EXPECT_TRUE(gc_->FetchOffset("g", "t", 0).has_value());
+  EXPECT_FALSE(Listed(*gc_, "simple"));
+  gc_->CleanupExpiredOffsets(emptied + 2 * kMinute);
+  EXPECT_FALSE(gc_->FetchOffset("g", "t", 0).has_value());
+  EXPECT_EQ(gc_->StateOf("g"), GroupState::kDead);
+  EXPECT_FALSE(Listed(*gc_, "g"));
+
+  // The tombstones replay: neither group nor any offset comes back.
+  Reopen();
+  EXPECT_EQ(gc_->StateOf("g"), GroupState::kDead);
+  EXPECT_EQ(gc_->StateOf("simple"), GroupState::kDead);
+  EXPECT_TRUE(gc_->FetchAllOffsets("g").empty());
+  EXPECT_TRUE(gc_->ListGroups().empty());
 }
 
 TEST_F(GroupCoordinatorTest, DeleteGroupsAndOffsets) {
