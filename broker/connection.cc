@@ -18,7 +18,12 @@ constexpr int kMaxIovecs = 64;
 }  // namespace
 
 Connection::Connection(asio::ip::tcp::socket socket, Broker* broker, const Endpoint* advertised)
-    : socket_(std::move(socket)), broker_(broker), advertised_(advertised) {}
+    : socket_(std::move(socket)), broker_(broker) {
+  asio::error_code ec;
+  asio::ip::tcp::endpoint peer = socket_.remote_endpoint(ec);
+  client_ = std::make_shared<const ClientInfo>(
+      ClientInfo{advertised, ec ? std::string() : "/" + peer.address().to_string()});
+}
 
 void Connection::Start() {
   asio::error_code ec;
@@ -76,7 +81,7 @@ void Connection::Dispatch(Frame frame) {
       self->Complete(slot, std::move(response), close);
     }
   };
-  DispatchRequest(broker_, advertised_, std::move(frame), std::move(sink));
+  DispatchRequest(broker_, client_, std::move(frame), std::move(sink));
 }
 
 void Connection::Complete(Slot* slot, std::unique_ptr<protocol::Encoded> response,

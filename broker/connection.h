@@ -50,7 +50,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   asio::ip::tcp::socket socket_;
   Broker* broker_;
-  const Endpoint* advertised_;
+  std::shared_ptr<const ClientInfo> client_;
   char size_bytes_[4];
   std::deque<std::unique_ptr<Slot>> pending_;
   bool reading_paused_ = false;

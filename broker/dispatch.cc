@@ -51,7 +51,8 @@ const std::vector<HandlerEntry>& Handlers() {
   return handlers;
 }
 
-void DispatchRequest(Broker* broker, const Endpoint* advertised, Frame frame, ResponseSink sink) {
+void DispatchRequest(Broker* broker, std::shared_ptr<const ClientInfo> client, Frame frame,
+                     ResponseSink sink) {
   protocol::Reader peek(frame.view());
   int16_t api_key = peek.Int16();
   int16_t api_version = peek.Int16();
@@ -73,7 +74,7 @@ void DispatchRequest(Broker* broker, const Endpoint* advertised, Frame frame, Re
   if (!header.Decode(r, header_version)) return sink(nullptr, true);
 
   std::string_view body(r.position(), r.remaining());
-  RequestContext ctx(broker, advertised, std::move(header), std::move(frame), body,
+  RequestContext ctx(broker, std::move(client), std::move(header), std::move(frame), body,
                      std::move(sink));
   entry->handler(ctx);
 }

@@ -29,7 +29,8 @@ struct HandlerEntry {
 // The APIs this broker serves, sorted by key.
 const std::vector<HandlerEntry>& Handlers();
 
-void DispatchRequest(Broker* broker, const Endpoint* advertised, Frame frame, ResponseSink sink);
+void DispatchRequest(Broker* broker, std::shared_ptr<const ClientInfo> client, Frame frame,
+                     ResponseSink sink);
 
 }  // namespace runnel::broker
 

@@ -851,14 +851,17 @@ std::pair<ErrorCode, std::vector<ErrorCode>> GroupCoordinator::LeaveGroup(
 
 std::vector<ErrorCode> GroupCoordinator::CommitOffsets(
     const std::string& group_id, int32_t generation_id, const std::string& member_id,
-    const std::optional<std::string>& instance_id,
+    const std::optional<std::string>& instance_id, int16_t api_version,
     const std::vector<TopicPartitionOffset>& offsets) {
   auto all = [&](ErrorCode e) { return std::vector<ErrorCode>(offsets.size(), e); };
   if (group_id.empty()) return all(ErrorCode::kInvalidGroupId);
   Group* g = FindGroup(group_id);
   if (g == nullptr) {
-    // Only "simple" commits (no generation) may create a group.
-    if (generation_id >= 0) return all(ErrorCode::kIllegalGeneration);
+    // Only "simple" commits (no generation) may create a group. Kafka answers the
+    // others GROUP_ID_NOT_FOUND from OffsetCommit v9, ILLEGAL_GENERATION before.
+    if (generation_id >= 0) {
+      return all(api_version >= 9 ? ErrorCode::kGroupIdNotFound : ErrorCode::kIllegalGeneration);
+    }
     g = &GetOrCreateGroup(group_id);
   }
   if (g->Is(GroupState::kDead)) return all(ErrorCode::kCoordinatorNotAvailable);
@@ -975,13 +978,17 @@ void GroupCoordinator::CleanupExpiredOffsets(int64_t now_ms) {
   const int64_t retention_ms = int64_t{config_.offsets_retention_minutes} * 60 * 1000;
   std::vector<std::string> dead;
   for (auto& [id, g] : groups_) {
-    if (!g->Is(GroupState::kEmpty)) continue;
+    // Kafka's ClassicGroup.offsetExpirationCondition: an Empty group's offsets count
+    // from when it became Empty (standalone commits, without a protocol type, each from
+    // its commit time); a Stable "consumer" group's offsets of topics no member
+    // subscribes to count from their commit time; other groups keep everything.
+    bool empty = g->Is(GroupState::kEmpty);
+    if (!empty && !(g->Is(GroupState::kStable) && g->protocol_type == "consumer")) continue;
     std::vector<std::pair<std::pair<std::string, int32_t>, std::optional<CommittedOffset>>> writes;
     for (const auto& [tp, o] : g->offsets) {
-      // ClassicGroup.removeExpiredOffsets: a group with a protocol type counts from when
-      // it became Empty; standalone commits each from their own commit time.
-      int64_t base =
-          g->protocol_type && g->empty_since_ms >= 0 ? g->empty_since_ms : o.commit_timestamp;
+      if (!empty && IsSubscribedToTopic(*g, tp.first)) continue;
+      int64_t base = empty && g->protocol_type && g->empty_since_ms >= 0 ? g->empty_since_ms
+                                                                         : o.commit_timestamp;
       if (now_ms - base >= retention_ms) writes.push_back({tp, std::nullopt});
     }
     // On a failed append the offsets stay (in memory and on disk) for the next check.
@@ -990,7 +997,8 @@ void GroupCoordinator::CleanupExpiredOffsets(int64_t now_ms) {
     // Kafka: an Empty group without offsets transitions to Dead and its metadata is
     // tombstoned. A group with members still completing MEMBER_ID_REQUIRED is spared
     // so their rejoin finds it.
-    if (g->offsets.empty() && g->pending.empty() && store_.AppendGroup(id, std::nullopt).ok()) {
+    if (empty && g->offsets.empty() && g->pending.empty() &&
+        store_.AppendGroup(id, std::nullopt).ok()) {
       g->state = GroupState::kDead;
       dead.push_back(id);
     }

@@ -163,6 +163,7 @@ class GroupCoordinator {
   std::vector<ErrorCode> CommitOffsets(const std::string& group_id, int32_t generation_id,
                                        const std::string& member_id,
                                        const std::optional<std::string>& group_instance_id,
+                                       int16_t api_version,
                                        const std::vector<TopicPartitionOffset>& offsets);
   // The committed offset, or nullopt.
   std::optional<CommittedOffset> FetchOffset(const std::string& group_id, const std::string& topic,

@@ -19,6 +19,7 @@ void HandleJoinGroup(RequestContext& ctx) {
   p.member_id = request.member_id;
   p.group_instance_id = request.group_instance_id;
   p.client_id = ctx.header().client_id.value_or("");
+  p.client_host = ctx.client_host();
   p.session_timeout_ms = request.session_timeout_ms;
   p.rebalance_timeout_ms =
       ctx.api_version() >= 1 ? request.rebalance_timeout_ms : request.session_timeout_ms;

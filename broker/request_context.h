@@ -37,12 +37,20 @@ struct Frame {
 // connection to close once everything before it is sent.
 using ResponseSink = std::function<void(std::unique_ptr<protocol::Encoded>, bool close_after)>;
 
+// What a request knows of the connection it arrived on. Shared, because a request
+// (a long-polling fetch) may outlive its connection.
+struct ClientInfo {
+  const Endpoint* advertised;  // of the listener the connection arrived on
+  std::string host;            // "/<ip>", as Kafka reports a client's host
+};
+
 class RequestContext {
  public:
-  RequestContext(Broker* broker, const Endpoint* advertised, protocol::RequestHeader header,
-                 Frame frame, std::string_view body, ResponseSink sink)
+  RequestContext(Broker* broker, std::shared_ptr<const ClientInfo> client,
+                 protocol::RequestHeader header, Frame frame, std::string_view body,
+                 ResponseSink sink)
       : broker_(broker),
-        advertised_(advertised),
+        client_(std::move(client)),
         header_(std::move(header)),
         frame_(std::move(frame)),
         body_(body),
@@ -50,7 +58,8 @@ class RequestContext {
 
   Broker& broker() const { return *broker_; }
   // The advertised endpoint of the listener this request arrived on.
-  const Endpoint& advertised() const { return *advertised_; }
+  const Endpoint& advertised() const { return *client_->advertised; }
+  const std::string& client_host() const { return client_->host; }
   const protocol::RequestHeader& header() const { return header_; }
   int16_t api_version() const { return header_.request_api_version; }
   // The request body (after the header); valid while the context lives.
@@ -95,7 +104,7 @@ class RequestContext {
   void FinishResponse(std::unique_ptr<protocol::Encoded> out, bool close_after);
 
   Broker* broker_;
-  const Endpoint* advertised_;
+  std::shared_ptr<const ClientInfo> client_;
   protocol::RequestHeader header_;
   Frame frame_;
   std::string_view body_;

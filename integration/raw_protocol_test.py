@@ -46,9 +46,11 @@ MESSAGE_MAX_BYTES = 2000  # broker-wide limit for this test's broker
 
 # API keys and the first flexible version of each (header v2 / response header v1).
 PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
+OFFSET_COMMIT, OFFSET_FETCH = 8, 9
 API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, CREATE_PARTITIONS = 18, 19, 20, 37
-FIRST_FLEXIBLE = {PRODUCE: 9, FETCH: 12, LIST_OFFSETS: 6, METADATA: 9, API_VERSIONS: 3,
-                  CREATE_TOPICS: 5, DELETE_TOPICS: 4, CREATE_PARTITIONS: 2}
+FIRST_FLEXIBLE = {PRODUCE: 9, FETCH: 12, LIST_OFFSETS: 6, METADATA: 9, OFFSET_COMMIT: 8,
+                  OFFSET_FETCH: 6, API_VERSIONS: 3, CREATE_TOPICS: 5, DELETE_TOPICS: 4,
+                  CREATE_PARTITIONS: 2}
 
 # Error codes.
 NONE = 0
@@ -62,6 +64,8 @@ TOPIC_ALREADY_EXISTS = 36
 INVALID_PARTITIONS = 37
 INVALID_REPLICATION_FACTOR = 38
 INVALID_REQUEST = 42
+ILLEGAL_GENERATION = 22
+GROUP_ID_NOT_FOUND = 69
 FETCH_SESSION_ID_NOT_FOUND = 70
 UNKNOWN_TOPIC_ID = 100
 
@@ -733,6 +737,75 @@ def create_partitions(conn, name, count, version=1, validate_only=False):
     return {n: (e, m) for n, e, m in results}
 
 
+def offset_commit(conn, version, group, generation, member, offsets):
+    """offsets: [(topic, partition, offset)]; returns {(topic, partition): error}."""
+    w = Writer(version >= FIRST_FLEXIBLE[OFFSET_COMMIT])
+    w.string(group).i32(generation).string(member)
+    if version >= 7:
+        w.string(None)  # group instance id
+    if 2 <= version <= 4:
+        w.i64(-1)  # retention time: the broker's
+    by_topic = {}
+    for t, p, o in offsets:
+        by_topic.setdefault(t, []).append((p, o))
+
+    def partition(w, po):
+        w.i32(po[0]).i64(po[1])
+        if version >= 6:
+            w.i32(-1)  # leader epoch
+        w.string("").tags()
+
+    w.array(list(by_topic.items()), lambda w, t: w.string(t[0]).array(t[1], partition).tags())
+    w.tags()
+    r = conn.call(OFFSET_COMMIT, version, bytes(w.buf))
+    if version >= 3:
+        r.i32()  # throttle
+
+    def part(r):
+        out = (r.i32(), r.i16())
+        r.tags()
+        return out
+
+    def topic(r):
+        name = r.string()
+        parts = r.array(part)
+        r.tags()
+        return [((name, p), e) for p, e in parts]
+
+    results = r.array(topic)
+    r.tags()
+    done(r)
+    return dict(x for t in results for x in t)
+
+
+def offset_fetch(conn, group, topic, partitions, version=7):
+    """Returns {partition: (committed offset, error)} for one group (v7: one group)."""
+    w = Writer(version >= FIRST_FLEXIBLE[OFFSET_FETCH])
+    w.string(group).array([topic], lambda w, t: w.string(t).array(
+        partitions, lambda w, p: w.i32(p)).tags())
+    w.bool(False).tags()  # require_stable
+    r = conn.call(OFFSET_FETCH, version, bytes(w.buf))
+    r.i32()
+
+    def part(r):
+        out = (r.i32(), r.i64(), r.i32(), r.string(), r.i16())
+        r.tags()
+        return out
+
+    def tpc(r):
+        r.string()
+        out = r.array(part)
+        r.tags()
+        return out
+
+    results = r.array(tpc)
+    self_error = r.i16()
+    r.tags()
+    done(r)
+    assert self_error == NONE, self_error
+    return {p: (o, e) for t in results for p, o, _, _, e in t}
+
+
 def api_versions(conn, version=3):
     w = Writer(version >= 3)
     if version >= 3:
@@ -1305,6 +1378,26 @@ class RawProtocolTest(unittest.TestCase):
         self.assertEqual(delete_topics(c, ["adm-ok"]), {"adm-ok": NONE})
         _, topics = metadata(c, 4, ["adm-ok"], False)
         self.assertEqual(topics["adm-ok"]["error"], UNKNOWN_TOPIC_OR_PARTITION)
+
+    def test_offset_commit_errors(self):
+        c = self.conn
+        create_topics(c, 4, [("oc-topic", 2, 1, {})])
+        # A commit outside any group (generation -1, no member) creates nothing but the
+        # offsets; partitions the broker does not host are refused one by one.
+        res = offset_commit(c, 8, "oc-simple", -1, "",
+                            [("oc-topic", 0, 5), ("oc-topic", 7, 1), ("oc-missing", 0, 1)])
+        self.assertEqual(res, {("oc-topic", 0): NONE,
+                               ("oc-topic", 7): UNKNOWN_TOPIC_OR_PARTITION,
+                               ("oc-missing", 0): UNKNOWN_TOPIC_OR_PARTITION})
+        self.assertEqual(offset_fetch(c, "oc-simple", "oc-topic", [0, 1, 7]),
+                         {0: (5, NONE), 1: (-1, NONE), 7: (-1, NONE)})
+        # A generation for a group that does not exist: ILLEGAL_GENERATION up to v8,
+        # GROUP_ID_NOT_FOUND from v9 (Kafka's OffsetMetadataManager).
+        for version, error in ((2, ILLEGAL_GENERATION), (8, ILLEGAL_GENERATION),
+                               (9, GROUP_ID_NOT_FOUND)):
+            res = offset_commit(c, version, "oc-nogroup", 3, "member", [("oc-topic", 0, 1)])
+            self.assertEqual(res, {("oc-topic", 0): error}, version)
+        self.assertEqual(offset_fetch(c, "oc-nogroup", "oc-topic", [0]), {0: (-1, NONE)})
 
 
 if __name__ == "__main__":

@@ -298,23 +298,25 @@ TEST_F(GroupCoordinatorTest, StaticMemberReplacesWithoutRebalanceAndFencesOldId)
 TEST_F(GroupCoordinatorTest, OffsetsCommitFetchAndSurviveReload) {
   CommittedOffset o{42, 3, "meta", 0};
   // A simple commit (no generation, no member) creates the group.
-  auto errors = gc_->CommitOffsets("simple", -1, "", std::nullopt, {{"t", 0, o}, {"t", 1, o}});
+  auto errors = gc_->CommitOffsets("simple", -1, "", std::nullopt, 8, {{"t", 0, o}, {"t", 1, o}});
   EXPECT_EQ(errors, (std::vector<ErrorCode>{ErrorCode::kNone, ErrorCode::kNone}));
   EXPECT_EQ(gc_->StateOf("simple"), GroupState::kEmpty);
   std::string a = StableSingleMember();
-  EXPECT_EQ(gc_->CommitOffsets("g", 0, a, std::nullopt, {{"t", 0, o}}).front(),
+  EXPECT_EQ(gc_->CommitOffsets("g", 0, a, std::nullopt, 8, {{"t", 0, o}}).front(),
             ErrorCode::kIllegalGeneration);
-  EXPECT_EQ(gc_->CommitOffsets("g", 1, "ghost", std::nullopt, {{"t", 0, o}}).front(),
+  EXPECT_EQ(gc_->CommitOffsets("g", 1, "ghost", std::nullopt, 8, {{"t", 0, o}}).front(),
             ErrorCode::kUnknownMemberId);
-  EXPECT_EQ(gc_->CommitOffsets("g", -1, "", std::nullopt, {{"t", 0, o}}).front(),
+  EXPECT_EQ(gc_->CommitOffsets("g", -1, "", std::nullopt, 8, {{"t", 0, o}}).front(),
             ErrorCode::kUnknownMemberId);  // the group has members
-  EXPECT_EQ(gc_->CommitOffsets("nogroup", 5, "m", std::nullopt, {{"t", 0, o}}).front(),
+  EXPECT_EQ(gc_->CommitOffsets("nogroup", 5, "m", std::nullopt, 8, {{"t", 0, o}}).front(),
             ErrorCode::kIllegalGeneration);
+  EXPECT_EQ(gc_->CommitOffsets("nogroup", 5, "m", std::nullopt, 9, {{"t", 0, o}}).front(),
+            ErrorCode::kGroupIdNotFound);  // OffsetCommit v9+
   CommittedOffset big{1, -1, std::string(5000, 'x'), 0};
-  EXPECT_EQ(gc_->CommitOffsets("g", 1, a, std::nullopt, {{"t", 0, o}, {"t", 1, big}}),
+  EXPECT_EQ(gc_->CommitOffsets("g", 1, a, std::nullopt, 8, {{"t", 0, o}, {"t", 1, big}}),
             (std::vector<ErrorCode>{ErrorCode::kNone, ErrorCode::kOffsetMetadataTooLarge}));
   CommittedOffset newer{50, 4, "", 0};
-  EXPECT_EQ(gc_->CommitOffsets("g", 1, a, std::nullopt, {{"t", 0, newer}}).front(),
+  EXPECT_EQ(gc_->CommitOffsets("g", 1, a, std::nullopt, 8, {{"t", 0, newer}}).front(),
             ErrorCode::kNone);
 
   Reopen();
@@ -353,8 +355,9 @@ TEST_F(GroupCoordinatorTest, OffsetsExpireOnlyForEmptyGroupsAndExpirySurvivesRel
   constexpr int64_t kMinute = 60 * 1000;
   CommittedOffset o{7, -1, "", 0};
   std::string a = StableSingleMember();
-  ASSERT_EQ(gc_->CommitOffsets("g", 1, a, std::nullopt, {{"t", 0, o}}).front(), ErrorCode::kNone);
-  ASSERT_EQ(gc_->CommitOffsets("simple", -1, "", std::nullopt, {{"t", 0, o}}).front(),
+  ASSERT_EQ(gc_->CommitOffsets("g", 1, a, std::nullopt, 8, {{"t", 0, o}}).front(),
+            ErrorCode::kNone);
+  ASSERT_EQ(gc_->CommitOffsets("simple", -1, "", std::nullopt, 8, {{"t", 0, o}}).front(),
             ErrorCode::kNone);
   int64_t now = WallNowMs();
 
@@ -397,7 +400,7 @@ TEST_F(GroupCoordinatorTest, OffsetsExpireOnlyForEmptyGroupsAndExpirySurvivesRel
 
 TEST_F(GroupCoordinatorTest, DeleteGroupsAndOffsets) {
   CommittedOffset o{7, -1, "", 0};
-  gc_->CommitOffsets("simple", -1, "", std::nullopt, {{"t", 0, o}});
+  gc_->CommitOffsets("simple", -1, "", std::nullopt, 8, {{"t", 0, o}});
   std::string a = StableSingleMember();
   EXPECT_EQ(gc_->DeleteGroup("g"), ErrorCode::kNonEmptyGroup);
   EXPECT_EQ(gc_->DeleteGroup("missing"), ErrorCode::kGroupIdNotFound);
@@ -422,13 +425,39 @@ TEST_F(GroupCoordinatorTest, OffsetDeleteRefusesSubscribedTopicsOnly) {
   ASSERT_TRUE(join->has_value());
   Sync(id, 1, {{id, ""}});
   CommittedOffset o{5, -1, "", 0};
-  ASSERT_EQ(gc_->CommitOffsets("g", 1, id, std::nullopt, {{"t", 0, o}, {"u", 0, o}}),
+  ASSERT_EQ(gc_->CommitOffsets("g", 1, id, std::nullopt, 8, {{"t", 0, o}, {"u", 0, o}}),
             (std::vector<ErrorCode>{ErrorCode::kNone, ErrorCode::kNone}));
   std::vector<ErrorCode> errors;
   EXPECT_EQ(gc_->DeleteOffsets("g", {{"t", 0}, {"u", 0}}, &errors), ErrorCode::kNone);
   EXPECT_EQ(errors, (std::vector<ErrorCode>{ErrorCode::kGroupSubscribedToTopic, ErrorCode::kNone}));
   EXPECT_TRUE(gc_->FetchOffset("g", "t", 0).has_value());
   EXPECT_FALSE(gc_->FetchOffset("g", "u", 0).has_value());
+  Reopen();
+  EXPECT_TRUE(gc_->FetchOffset("g", "t", 0).has_value());
+  EXPECT_FALSE(gc_->FetchOffset("g", "u", 0).has_value());
+}
+
+// A Stable consumer group loses, past the retention, only the offsets of topics none of
+// its members subscribes to.
+TEST_F(GroupCoordinatorTest, StableGroupExpiresOffsetsOfUnsubscribedTopicsOnly) {
+  config_.offsets_retention_minutes = 1;
+  Reopen();
+  std::string subscription("\x00\x00\x00\x00\x00\x01\x00\x01t\xff\xff\xff\xff", 13);
+  std::string id = NewMemberId(Params("", 10000, {{"range", subscription}}));
+  auto join = Join(Params(id, 10000, {{"range", subscription}}));
+  RunFor(20);
+  ASSERT_TRUE(join->has_value());
+  Sync(id, 1, {{id, ""}});
+  CommittedOffset o{5, -1, "", 0};
+  ASSERT_EQ(gc_->CommitOffsets("g", 1, id, std::nullopt, 8, {{"t", 0, o}, {"u", 0, o}}),
+            (std::vector<ErrorCode>{ErrorCode::kNone, ErrorCode::kNone}));
+  int64_t now = WallNowMs();
+  gc_->CleanupExpiredOffsets(now + 30 * 1000);
+  EXPECT_TRUE(gc_->FetchOffset("g", "u", 0).has_value());
+  gc_->CleanupExpiredOffsets(now + 2 * 60 * 1000);
+  EXPECT_TRUE(gc_->FetchOffset("g", "t", 0).has_value());
+  EXPECT_FALSE(gc_->FetchOffset("g", "u", 0).has_value());
+  EXPECT_EQ(gc_->StateOf("g"), GroupState::kStable);
   Reopen();
   EXPECT_TRUE(gc_->FetchOffset("g", "t", 0).has_value());
   EXPECT_FALSE(gc_->FetchOffset("g", "u", 0).has_value());
