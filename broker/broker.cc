@@ -6,6 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "broker/log.h"
 #include "broker/properties.h"
 #include "broker/topic_config.h"
 
@@ -86,6 +87,8 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config,
   broker->groups_ = std::make_unique<GroupCoordinator>(
       io, GroupCoordinatorConfig::FromProperties(config.properties), dir);
   if (absl::Status s = broker->groups_->Load(); !s.ok()) return s;
+  broker->storage_tasks_ = std::make_unique<StorageTasks>(broker.get(), io);
+  broker->storage_tasks_->Start();
   return broker;
 }
 
@@ -158,6 +161,34 @@ TopicResult Broker::CreatePartitions(const std::string& name, int32_t count, boo
   return {ErrorCode::kNone, "", logs_->FindTopic(name)};
 }
 
+std::pair<ErrorCode, int64_t> Broker::DeleteRecords(const std::string& topic, int32_t partition,
+                                                    int64_t offset) {
+  storage::PartitionLog* log =
+      topic == kConsumerOffsetsTopic ? nullptr : logs_->Partition(topic, partition);
+  if (log == nullptr) return {ErrorCode::kUnknownTopicOrPartition, -1};
+  if (logs_->offline()) return {ErrorCode::kKafkaStorageError, -1};
+  // Kafka's Partition.deleteRecordsOnLeader: only logs with the delete policy; -1 is the
+  // high watermark; nothing below 0 or beyond the high watermark.
+  if (!ResolveLogConfig(config_, logs_->FindTopic(topic)->configs).delete_policy) {
+    return {ErrorCode::kPolicyViolation, -1};
+  }
+  if (offset == -1) offset = log->log_end_offset();
+  if (offset < 0 || offset > log->log_end_offset()) return {ErrorCode::kOffsetOutOfRange, -1};
+  absl::StatusOr<int64_t> start = log->DeleteRecordsBefore(offset);
+  absl::Status checkpoint = start.ok() ? logs_->WriteLogStartOffsetCheckpoint() : start.status();
+  if (!checkpoint.ok()) return {ReportStorageError(checkpoint), -1};
+  return {ErrorCode::kNone, *start};
+}
+
+ErrorCode Broker::ReportStorageError(const absl::Status& error) {
+  if (!logs_->offline()) {
+    LogError("Error while writing to log dir ", logs_->log_dir().string(),
+             "; taking it offline: ", error.ToString());
+    logs_->SetOffline(error);
+  }
+  return ErrorCode::kKafkaStorageError;
+}
+
 int32_t Broker::MaxMessageBytes(const storage::TopicMetadata& topic) const {
   return ResolveMaxMessageBytes(config_, topic.configs);
 }
@@ -180,6 +211,7 @@ void Broker::NotifyAppend() {
 
 absl::Status Broker::Close() {
   absl::Status result;
+  if (storage_tasks_) storage_tasks_->Stop();
   if (groups_) result.Update(groups_->Close());
   if (logs_) result.Update(logs_->Close());
   return result;

@@ -17,6 +17,7 @@
 #include "asio.hpp"
 #include "broker/config.h"
 #include "broker/group_coordinator.h"
+#include "broker/storage_tasks.h"
 #include "protocol/errors.h"
 #include "storage/log_manager.h"
 
@@ -40,12 +41,22 @@ class Broker {
   storage::LogManager& logs() { return *logs_; }
   // The classic consumer-group coordinator; this broker coordinates every group.
   GroupCoordinator& groups() { return *groups_; }
+  // Retention, flushes, checkpoints and the fsync-before-ack group commit.
+  StorageTasks& storage_tasks() { return *storage_tasks_; }
 
   // partitions/replication_factor of -1 take the broker defaults.
   TopicResult CreateTopic(const std::string& name, int32_t partitions, int16_t replication_factor,
                           const std::map<std::string, std::string>& configs, bool validate_only);
   TopicResult DeleteTopic(const std::string& name);
   TopicResult CreatePartitions(const std::string& name, int32_t count, bool validate_only);
+
+  // DeleteRecords of one partition: Kafka's error and the new low watermark (-1 on error).
+  // offset -1 means the high watermark.
+  std::pair<protocol::ErrorCode, int64_t> DeleteRecords(const std::string& topic, int32_t partition,
+                                                        int64_t offset);
+  // Takes the log dir offline after an I/O error (logged once); its partitions then
+  // answer KAFKA_STORAGE_ERROR. Returns that error code for the caller to answer with.
+  protocol::ErrorCode ReportStorageError(const absl::Status& error);
 
   // The effective max.message.bytes of a topic.
   int32_t MaxMessageBytes(const storage::TopicMetadata& topic) const;
@@ -70,6 +81,7 @@ class Broker {
   std::string cluster_id_;
   std::unique_ptr<storage::LogManager> logs_;
   std::unique_ptr<GroupCoordinator> groups_;
+  std::unique_ptr<StorageTasks> storage_tasks_;
   std::list<std::shared_ptr<AppendListener>> append_listeners_;
   int64_t connections_ = 0;
 };

@@ -29,7 +29,7 @@ constexpr absl::string_view kSecurityProtocols = "PLAINTEXT, SSL, SASL_PLAINTEXT
 constexpr absl::string_view kDefaultLogDir = "/tmp/kafka-logs";
 
 // ConfigDef types; the name is what Kafka prints in "Not a number of type INT".
-enum class Type { kBoolean, kString, kShort, kInt, kLong, kList };
+enum class Type { kBoolean, kString, kShort, kInt, kLong, kDouble, kList };
 
 struct KnownKey {
   absl::string_view name;
@@ -62,12 +62,23 @@ constexpr KnownKey kKnownKeys[] = {
     {"inter.broker.listener.name", Type::kString},
     {"listener.security.protocol.map", Type::kString},
     {"listeners", Type::kList},
+    {"log.cleaner.backoff.ms", Type::kLong, 0},
+    {"log.cleaner.dedupe.buffer.size", Type::kLong},
+    {"log.cleaner.delete.retention.ms", Type::kLong, 0},
     {"log.cleaner.enable", Type::kBoolean},
+    {"log.cleaner.max.compaction.lag.ms", Type::kLong, 1},
+    {"log.cleaner.min.cleanable.ratio", Type::kDouble},
+    {"log.cleaner.min.compaction.lag.ms", Type::kLong, 0},
+    {"log.cleaner.threads", Type::kInt, 0},
     {"log.cleanup.policy", Type::kList, std::nullopt, "compact, delete"},
     {"log.dir", Type::kList},
     {"log.dirs", Type::kList},
     {"log.flush.interval.messages", Type::kLong, 1},
     {"log.flush.interval.ms", Type::kLong},
+    {"log.flush.offset.checkpoint.interval.ms", Type::kInt, 0},
+    {"log.flush.scheduler.interval.ms", Type::kLong},
+    {"log.flush.start.offset.checkpoint.interval.ms", Type::kInt, 0},
+    {"log.fsync.before.ack", Type::kBoolean},  // Runnel's own
     {"log.index.interval.bytes", Type::kInt, 0},
     {"log.index.size.max.bytes", Type::kInt, 4},
     {"log.message.timestamp.type", Type::kString, std::nullopt, "CreateTime, LogAppendTime"},
@@ -80,6 +91,7 @@ constexpr KnownKey kKnownKeys[] = {
     {"log.roll.hours", Type::kInt, 1},
     {"log.roll.ms", Type::kLong},
     {"log.segment.bytes", Type::kInt, 1024 * 1024},  // Kafka 4.0 raised the minimum from 14
+    {"log.segment.delete.delay.ms", Type::kLong, 0},
     {"max.connections", Type::kInt, 0},
     {"max.connections.per.ip", Type::kInt, 0},
     {"message.max.bytes", Type::kInt, 0},
@@ -138,6 +150,8 @@ absl::string_view TypeName(Type type) {
       return "INT";
     case Type::kLong:
       return "LONG";
+    case Type::kDouble:
+      return "DOUBLE";
     case Type::kList:
       return "LIST";
   }
@@ -204,6 +218,17 @@ absl::StatusOr<int64_t> ParseNumber(const KnownKey& key, absl::string_view raw) 
   return v;
 }
 
+// A DOUBLE; log.cleaner.min.cleanable.ratio, the one such key, is Kafka's between(0, 1).
+absl::StatusOr<double> ParseDouble(const KnownKey& key, absl::string_view raw) {
+  double v = 0;
+  if (!absl::SimpleAtod(JavaTrim(raw), &v)) {
+    return InvalidValue(key.name, raw, "Not a number of type DOUBLE");
+  }
+  if (v < 0) return InvalidValue(key.name, raw, "Value must be at least 0");
+  if (v > 1) return InvalidValue(key.name, raw, "Value must be no more than 1");
+  return v;
+}
+
 absl::StatusOr<bool> ParseBoolean(const KnownKey& key, absl::string_view raw) {
   absl::string_view s = JavaTrim(raw);
   if (absl::EqualsIgnoreCase(s, "true")) return true;
@@ -221,6 +246,8 @@ absl::Status CheckValue(const KnownKey& key, absl::string_view raw) {
     case Type::kInt:
     case Type::kLong:
       return ParseNumber(key, raw).status();
+    case Type::kDouble:
+      return ParseDouble(key, raw).status();
     case Type::kString: {
       absl::string_view s = JavaTrim(raw);
       if (!key.valid.empty() && !IsOneOf(s, key.valid)) {
@@ -264,6 +291,15 @@ class Props {
     const std::string* raw = Find(key);
     if (raw == nullptr) return absl::OkStatus();
     absl::StatusOr<bool> v = ParseBoolean(*FindKnownKey(key), *raw);
+    if (!v.ok()) return v.status();
+    *out = *v;
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadDouble(absl::string_view key, double* out) const {
+    const std::string* raw = Find(key);
+    if (raw == nullptr) return absl::OkStatus();
+    absl::StatusOr<double> v = ParseDouble(*FindKnownKey(key), *raw);
     if (!v.ok()) return v.status();
     *out = *v;
     return absl::OkStatus();
@@ -569,9 +605,6 @@ absl::Status BuildScalars(const Props& props, BrokerConfig* cfg) {
            props.ReadNumber("default.replication.factor", &replication_factor),
            props.ReadBoolean("auto.create.topics.enable", &cfg->auto_create_topics_enable),
            props.ReadBoolean("delete.topic.enable", &cfg->delete_topic_enable),
-           props.ReadNumber("log.segment.bytes", &cfg->log_segment_bytes),
-           props.ReadNumber("log.index.interval.bytes", &cfg->log_index_interval_bytes),
-           props.ReadNumber("log.index.size.max.bytes", &cfg->log_index_size_max_bytes),
            props.ReadNumber("message.max.bytes", &cfg->message_max_bytes),
            props.ReadNumber("socket.request.max.bytes", &cfg->socket_request_max_bytes),
        }) {
@@ -583,6 +616,75 @@ absl::Status BuildScalars(const Props& props, BrokerConfig* cfg) {
                         "Not a number of type SHORT");
   }
   cfg->default_replication_factor = static_cast<int16_t>(replication_factor);
+  return absl::OkStatus();
+}
+
+// Kafka's precedence for keys with several units: ms, then minutes or hours.
+absl::Status ReadDuration(const Props& props, absl::string_view ms_key,
+                          absl::string_view minutes_key, absl::string_view hours_key,
+                          int64_t* out) {
+  int64_t ms = -2, minutes = -2, hours = -2;
+  for (absl::Status s :
+       {props.ReadNumber(ms_key, &ms),
+        minutes_key.empty() ? absl::OkStatus() : props.ReadNumber(minutes_key, &minutes),
+        props.ReadNumber(hours_key, &hours)}) {
+    if (!s.ok()) return s;
+  }
+  if (props.Find(ms_key) != nullptr) {
+    *out = ms;
+  } else if (!minutes_key.empty() && props.Find(minutes_key) != nullptr) {
+    *out = minutes * 60 * 1000;
+  } else if (props.Find(hours_key) != nullptr) {
+    *out = hours * 60 * 60 * 1000;
+  }
+  return absl::OkStatus();
+}
+
+// The log.* topic defaults and the storage engine's schedules.
+absl::Status BuildLogSettings(const Props& props, BrokerConfig* cfg) {
+  storage::LogConfig& d = cfg->log_defaults;
+  int64_t retention_bytes = -1;
+  int64_t flush_messages = d.flush_messages;
+  int64_t flush_ms = -1;
+  for (absl::Status s : {
+           props.ReadNumber("log.segment.bytes", &d.segment_bytes),
+           props.ReadNumber("log.index.interval.bytes", &d.index_interval_bytes),
+           props.ReadNumber("log.index.size.max.bytes", &d.segment_index_bytes),
+           ReadDuration(props, "log.roll.ms", "", "log.roll.hours", &d.segment_ms),
+           ReadDuration(props, "log.retention.ms", "log.retention.minutes", "log.retention.hours",
+                        &d.retention_ms),
+           props.ReadNumber("log.retention.bytes", &retention_bytes),
+           props.ReadNumber("log.cleaner.delete.retention.ms", &d.delete_retention_ms),
+           props.ReadDouble("log.cleaner.min.cleanable.ratio", &d.min_cleanable_dirty_ratio),
+           props.ReadNumber("log.cleaner.min.compaction.lag.ms", &d.min_compaction_lag_ms),
+           props.ReadNumber("log.cleaner.max.compaction.lag.ms", &d.max_compaction_lag_ms),
+           props.ReadNumber("log.flush.interval.messages", &flush_messages),
+           props.ReadNumber("log.flush.scheduler.interval.ms",
+                            &cfg->log_flush_scheduler_interval_ms),
+           props.ReadNumber("log.flush.interval.ms", &flush_ms),
+           props.ReadBoolean("log.fsync.before.ack", &cfg->log_fsync_before_ack),
+           props.ReadNumber("log.retention.check.interval.ms",
+                            &cfg->log_retention_check_interval_ms),
+           props.ReadBoolean("log.cleaner.enable", &cfg->log_cleaner_enable),
+           props.ReadNumber("log.cleaner.backoff.ms", &cfg->log_cleaner_backoff_ms),
+           props.ReadNumber("log.cleaner.dedupe.buffer.size", &cfg->log_cleaner_dedupe_buffer_size),
+           props.ReadNumber("log.flush.offset.checkpoint.interval.ms",
+                            &cfg->log_flush_offset_checkpoint_interval_ms),
+           props.ReadNumber("log.flush.start.offset.checkpoint.interval.ms",
+                            &cfg->log_flush_start_offset_checkpoint_interval_ms),
+       }) {
+    if (!s.ok()) return s;
+  }
+  if (d.retention_ms < 0) d.retention_ms = storage::kNoLimit;  // -1: no time limit
+  d.retention_bytes = retention_bytes < 0 ? storage::kNoLimit : retention_bytes;
+  d.flush_messages = flush_messages;
+  // log.flush.interval.ms falls back to log.flush.scheduler.interval.ms, as in Kafka.
+  d.flush_ms = props.Find("log.flush.interval.ms") != nullptr
+                   ? flush_ms
+                   : cfg->log_flush_scheduler_interval_ms;
+  std::vector<std::string> policy = ParseList(props.Get("log.cleanup.policy", "delete"));
+  d.delete_policy = std::find(policy.begin(), policy.end(), "delete") != policy.end();
+  d.compact_policy = std::find(policy.begin(), policy.end(), "compact") != policy.end();
   return absl::OkStatus();
 }
 
@@ -641,6 +743,7 @@ absl::StatusOr<BrokerConfig> BuildConfig(const std::map<std::string, std::string
   Props props(properties);
   if (absl::Status s = BuildNodeId(props, &cfg); !s.ok()) return s;
   if (absl::Status s = BuildScalars(props, &cfg); !s.ok()) return s;
+  if (absl::Status s = BuildLogSettings(props, &cfg); !s.ok()) return s;
   if (absl::Status s = BuildLogDirs(props, &cfg); !s.ok()) return s;
   if (absl::Status s = BuildListeners(props, &cfg); !s.ok()) return s;
   return cfg;

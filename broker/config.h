@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "storage/log_config.h"
 
 namespace runnel::broker {
 
@@ -45,14 +46,27 @@ struct BrokerConfig {
   std::vector<Endpoint> advertised_listeners;
   // listener.security.protocol.map: upper-cased listener name -> security protocol.
   std::map<std::string, std::string> listener_security_protocol_map;
-  std::vector<std::string> log_dirs;             // log.dirs, else log.dir
-  int32_t num_partitions = 1;                    // num.partitions
-  int16_t default_replication_factor = 1;        // default.replication.factor
-  bool auto_create_topics_enable = true;         // auto.create.topics.enable
-  bool delete_topic_enable = true;               // delete.topic.enable
-  int64_t log_segment_bytes = 1073741824;        // log.segment.bytes
-  int32_t log_index_interval_bytes = 4096;       // log.index.interval.bytes
-  int32_t log_index_size_max_bytes = 10485760;   // log.index.size.max.bytes
+  std::vector<std::string> log_dirs;       // log.dirs, else log.dir
+  int32_t num_partitions = 1;              // num.partitions
+  int16_t default_replication_factor = 1;  // default.replication.factor
+  bool auto_create_topics_enable = true;   // auto.create.topics.enable
+  bool delete_topic_enable = true;         // delete.topic.enable
+  // The topic-config defaults, from log.segment.bytes, log.index.interval.bytes,
+  // log.index.size.max.bytes, log.roll.{ms,hours}, log.retention.{ms,minutes,hours,bytes},
+  // log.cleanup.policy, log.cleaner.{delete.retention.ms,min.cleanable.ratio,
+  // min.compaction.lag.ms,max.compaction.lag.ms}, log.flush.interval.{messages,ms}.
+  storage::LogConfig log_defaults;
+  // Runnel's own durability option: answer a Produce with acks=all only once its data
+  // are fsynced (log.fsync.before.ack). Off by default, as Kafka leaves data in the page
+  // cache and counts on replication.
+  bool log_fsync_before_ack = false;
+  int64_t log_retention_check_interval_ms = 300000;             // log.retention.check.interval.ms
+  bool log_cleaner_enable = true;                               // log.cleaner.enable
+  int64_t log_cleaner_backoff_ms = 15000;                       // log.cleaner.backoff.ms
+  int64_t log_cleaner_dedupe_buffer_size = 134217728;           // log.cleaner.dedupe.buffer.size
+  int64_t log_flush_scheduler_interval_ms = storage::kNoLimit;  // log.flush.scheduler.interval.ms
+  int32_t log_flush_offset_checkpoint_interval_ms = 60000;
+  int32_t log_flush_start_offset_checkpoint_interval_ms = 60000;
   int32_t message_max_bytes = 1048588;           // message.max.bytes
   int32_t socket_request_max_bytes = 104857600;  // socket.request.max.bytes
   std::string cluster_id;                        // not a broker key; empty = generate later

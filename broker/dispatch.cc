@@ -26,6 +26,7 @@ const std::vector<HandlerEntry>& Handlers() {
         {api::kCreateTopics, HandleCreateTopics},
         {api::kDeleteTopics, HandleDeleteTopics},
         {api::kCreatePartitions, HandleCreatePartitions},
+        {api::kDeleteRecords, HandleDeleteRecords},
         {api::kFindCoordinator, HandleFindCoordinator},
         {api::kJoinGroup, HandleJoinGroup, 0},
         {api::kSyncGroup, HandleSyncGroup},

@@ -150,6 +150,10 @@ class GroupCoordinator {
   // Opens __consumer_offsets and replays it.
   absl::Status Load();
   absl::Status Close();
+  // Each __consumer_offsets partition log, for the log cleaner.
+  void ForEachOffsetsLog(const std::function<void(storage::PartitionLog&)>& fn) {
+    for (const auto& log : store_.logs()) fn(*log);
+  }
 
   void JoinGroup(const JoinGroupParams& params, JoinCallback callback);
   void SyncGroup(const SyncGroupParams& params, SyncCallback callback);

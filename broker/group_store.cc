@@ -163,6 +163,19 @@ int32_t JavaStringHashCode(const std::string& s) {
   return static_cast<int32_t>(h);
 }
 
+namespace {
+
+// Kafka's settings for __consumer_offsets: compacted (offsets.topic.segment.bytes).
+storage::LogConfig OffsetsTopicLogConfig() {
+  storage::LogConfig c;
+  c.delete_policy = false;
+  c.compact_policy = true;
+  c.segment_bytes = 104857600;
+  return c;
+}
+
+}  // namespace
+
 int32_t GroupStore::PartitionFor(const std::string& group) const {
   int64_t h = JavaStringHashCode(group);
   return static_cast<int32_t>(std::llabs(h) % partitions_);
@@ -171,7 +184,7 @@ int32_t GroupStore::PartitionFor(const std::string& group) const {
 absl::Status GroupStore::Load(const std::function<void(const GroupRecord&)>& apply) {
   for (int32_t p = 0; p < partitions_; ++p) {
     auto log = storage::PartitionLog::Open(log_dir_ / absl::StrCat(kConsumerOffsetsTopic, "-", p),
-                                           storage::LogConfig{});
+                                           OffsetsTopicLogConfig());
     if (!log.ok()) return log.status();
     logs_.push_back(std::move(*log));
   }

@@ -108,6 +108,9 @@ class GroupStore {
 
   absl::Status Close();
 
+  // Every __consumer_offsets partition log (for the log cleaner).
+  const std::vector<std::unique_ptr<storage::PartitionLog>>& logs() const { return logs_; }
+
  private:
   absl::Status Append(const std::string& group, std::string batch);
 

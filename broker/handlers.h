@@ -26,6 +26,7 @@ void HandleDescribeGroups(RequestContext& ctx);
 void HandleListGroups(RequestContext& ctx);
 void HandleDeleteGroups(RequestContext& ctx);
 void HandleOffsetDelete(RequestContext& ctx);
+void HandleDeleteRecords(RequestContext& ctx);
 
 }  // namespace runnel::broker
 

@@ -1,7 +1,9 @@
 // Produce (key 0): validates each partition's record batch and appends it to the log.
 // The log rewrites the batch's base offset in place; the batch is neither copied nor
 // recompressed. With acks=0 there is no response, and an error closes the connection
-// so that the client notices (as Kafka does).
+// so that the client notices (as Kafka does). With log.fsync.before.ack, an acks=all
+// request is answered once its partitions are fsynced (StorageTasks::FlushThen). An I/O
+// error takes the log dir offline: KAFKA_STORAGE_ERROR from then on.
 #include "broker/broker.h"
 #include "broker/handlers.h"
 #include "protocol/errors.h"
@@ -35,6 +37,7 @@ void AppendPartition(Broker& broker, const std::string& topic_name,
   const storage::TopicMetadata* topic = broker.logs().FindTopic(topic_name);
   storage::PartitionLog* log = topic ? broker.logs().Partition(topic_name, data.index) : nullptr;
   if (log == nullptr) return fail(ErrorCode::kUnknownTopicOrPartition);
+  if (broker.logs().offline()) return fail(ErrorCode::kKafkaStorageError);
 
   // Produce v3+ carries exactly one magic-2 batch per partition.
   std::string_view records = data.records.data;
@@ -65,9 +68,10 @@ void AppendPartition(Broker& broker, const std::string& topic_name,
   auto appended = log->Append(bytes, batch.size());
   if (!appended.ok()) {
     // A batch larger than segment.bytes can never fit a segment.
-    return fail(appended.status().code() == absl::StatusCode::kResourceExhausted
-                    ? ErrorCode::kRecordListTooLarge
-                    : ErrorCode::kKafkaStorageError);
+    if (appended.status().code() == absl::StatusCode::kResourceExhausted) {
+      return fail(ErrorCode::kRecordListTooLarge);
+    }
+    return fail(broker.ReportStorageError(appended.status()));
   }
   out->base_offset = appended->base_offset;
   out->log_start_offset = log->log_start_offset();
@@ -83,7 +87,7 @@ void HandleProduce(RequestContext& ctx) {
 
   ProduceResponse response;
   bool any_error = false;
-  bool any_appended = false;
+  std::vector<StorageTasks::Partition> appended;
   for (const auto& topic : request.topic_data) {
     auto& topic_response = response.responses.emplace_back();
     topic_response.name = topic.name;
@@ -97,15 +101,29 @@ void HandleProduce(RequestContext& ctx) {
         out.base_offset = -1;
       }
       any_error |= out.error_code != 0;
-      any_appended |= out.error_code == 0;
+      if (out.error_code == 0) appended.emplace_back(topic.name, partition.index);
     }
   }
+  if (!appended.empty()) broker.NotifyAppend();
   if (request.acks == 0) {
     any_error ? ctx.Close() : ctx.NoResponse();
+  } else if (request.acks == -1 && broker.config().log_fsync_before_ack && !appended.empty()) {
+    auto shared = std::make_shared<RequestContext>(std::move(ctx));
+    broker.storage_tasks().FlushThen(
+        appended, [shared, response = std::move(response)](const absl::Status& flushed) mutable {
+          // Not durable, so not acknowledged: the client retries.
+          for (auto& topic : response.responses) {
+            for (auto& p : topic.partition_responses) {
+              if (flushed.ok() || p.error_code != 0) continue;
+              p.error_code = protocol::Code(ErrorCode::kKafkaStorageError);
+              p.base_offset = -1;
+            }
+          }
+          shared->Respond(response);
+        });
   } else {
     ctx.Respond(response);
   }
-  if (any_appended) broker.NotifyAppend();
 }
 
 }  // namespace runnel::broker

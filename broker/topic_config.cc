@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <string_view>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace runnel::broker {
 namespace {
@@ -73,6 +75,17 @@ int64_t LongOr(const std::map<std::string, std::string>& configs, const std::str
   return it != configs.end() && absl::SimpleAtoi(it->second, &v) ? v : fallback;
 }
 
+// A cleanup.policy list: comma-separated, blanks around items ignored.
+std::vector<std::string> CleanupPolicies(std::string_view value) {
+  std::vector<std::string> out;
+  for (absl::string_view item :
+       absl::StrSplit(absl::string_view(value.data(), value.size()), ',')) {
+    item = absl::StripAsciiWhitespace(item);
+    if (!item.empty()) out.emplace_back(item);
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::Status ValidateTopicConfigs(const std::map<std::string, std::string>& configs) {
@@ -92,9 +105,11 @@ absl::Status ValidateTopicConfigs(const std::map<std::string, std::string>& conf
         if (v < k->min) return Invalid(key, value, absl::StrCat("Value must be at least ", k->min));
         break;
       }
-      case Type::kDouble: {
+      case Type::kDouble: {  // min.cleanable.dirty.ratio, Kafka's between(0, 1)
         double d;
         if (!absl::SimpleAtod(value, &d)) return Invalid(key, value, "Not a number of type DOUBLE");
+        if (d < 0) return Invalid(key, value, "Value must be at least 0");
+        if (d > 1) return Invalid(key, value, "Value must be no more than 1");
         break;
       }
       case Type::kBool:
@@ -103,7 +118,15 @@ absl::Status ValidateTopicConfigs(const std::map<std::string, std::string>& conf
         }
         break;
       case Type::kString:
+        break;
       case Type::kList:
+        if (key == "cleanup.policy") {
+          for (const std::string& item : CleanupPolicies(value)) {
+            if (item != "compact" && item != "delete") {
+              return Invalid(key, item, "String must be one of: compact, delete");
+            }
+          }
+        }
         break;
     }
   }
@@ -112,12 +135,32 @@ absl::Status ValidateTopicConfigs(const std::map<std::string, std::string>& conf
 
 storage::LogConfig ResolveLogConfig(const BrokerConfig& broker,
                                     const std::map<std::string, std::string>& configs) {
-  storage::LogConfig c;
-  c.segment_bytes = LongOr(configs, "segment.bytes", broker.log_segment_bytes);
-  c.index_interval_bytes = static_cast<int32_t>(
-      LongOr(configs, "index.interval.bytes", broker.log_index_interval_bytes));
+  storage::LogConfig c = broker.log_defaults;
+  c.segment_bytes = LongOr(configs, "segment.bytes", c.segment_bytes);
+  c.index_interval_bytes =
+      static_cast<int32_t>(LongOr(configs, "index.interval.bytes", c.index_interval_bytes));
   c.segment_index_bytes =
-      static_cast<int32_t>(LongOr(configs, "segment.index.bytes", broker.log_index_size_max_bytes));
+      static_cast<int32_t>(LongOr(configs, "segment.index.bytes", c.segment_index_bytes));
+  c.segment_ms = LongOr(configs, "segment.ms", c.segment_ms);
+  // retention.ms -1 and any negative retention.bytes mean no limit, as in Kafka.
+  c.retention_ms = LongOr(configs, "retention.ms", c.retention_ms);
+  if (c.retention_ms < 0) c.retention_ms = storage::kNoLimit;
+  c.retention_bytes = LongOr(configs, "retention.bytes", c.retention_bytes);
+  if (c.retention_bytes < 0) c.retention_bytes = storage::kNoLimit;
+  if (auto it = configs.find("cleanup.policy"); it != configs.end()) {
+    std::vector<std::string> policies = CleanupPolicies(it->second);
+    c.delete_policy = std::find(policies.begin(), policies.end(), "delete") != policies.end();
+    c.compact_policy = std::find(policies.begin(), policies.end(), "compact") != policies.end();
+  }
+  c.delete_retention_ms = LongOr(configs, "delete.retention.ms", c.delete_retention_ms);
+  if (auto it = configs.find("min.cleanable.dirty.ratio"); it != configs.end()) {
+    double ratio;
+    if (absl::SimpleAtod(it->second, &ratio)) c.min_cleanable_dirty_ratio = ratio;
+  }
+  c.min_compaction_lag_ms = LongOr(configs, "min.compaction.lag.ms", c.min_compaction_lag_ms);
+  c.max_compaction_lag_ms = LongOr(configs, "max.compaction.lag.ms", c.max_compaction_lag_ms);
+  c.flush_messages = LongOr(configs, "flush.messages", c.flush_messages);
+  c.flush_ms = LongOr(configs, "flush.ms", c.flush_ms);
   return c;
 }
 

@@ -383,4 +383,61 @@ std::string CompareLog(const std::vector<Message>& want, const std::vector<Messa
   return "";
 }
 
+std::vector<ReadRecord> ReadPartition(const std::string& bootstrap, const std::string& topic,
+                                      int32_t p, std::string* error) {
+  std::vector<ReadRecord> got;
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  for (const auto& [k, v] :
+       std::vector<std::pair<std::string, std::string>>{{"bootstrap.servers", bootstrap},
+                                                        {"group.id", "read-partition"},
+                                                        {"enable.auto.commit", "false"},
+                                                        {"auto.offset.reset", "error"},
+                                                        {"enable.partition.eof", "true"},
+                                                        {"check.crcs", "true"},
+                                                        {"log_level", "2"}}) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+      *error = k + ": " + err;
+      rd_kafka_conf_destroy(conf);
+      return {};
+    }
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+  if (rk == nullptr) {
+    *error = err;
+    return got;
+  }
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(parts, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      *error = "no partition EOF within 60 s, " + std::to_string(got.size()) + " records read";
+      break;
+    }
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      rd_kafka_message_destroy(m);
+      break;
+    }
+    if (m->err) {
+      *error =
+          "consume: " + std::string(rd_kafka_err2name(m->err)) + ": " + rd_kafka_message_errstr(m);
+      rd_kafka_message_destroy(m);
+      break;
+    }
+    got.push_back({m->offset,
+                   m->key ? std::string(static_cast<const char*>(m->key), m->key_len) : "<null>",
+                   std::string(static_cast<const char*>(m->payload), m->len)});
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return got;
+}
+
 }  // namespace runnel::integration

@@ -53,6 +53,18 @@ struct ProduceOptions {
 std::string Produce(const std::string& bootstrap, const std::string& topic,
                     std::vector<Message>* messages, const ProduceOptions& options);
 
+// One record as read back: its offset, key ("<null>" for none) and value.
+struct ReadRecord {
+  int64_t offset;
+  std::string key;
+  std::string value;
+};
+
+// Reads partition p from offset 0 to its end (partition EOF) with CRC checks on; a
+// consumer error (or no EOF within 60 s) ends the read and is returned in *error.
+std::vector<ReadRecord> ReadPartition(const std::string& bootstrap, const std::string& topic,
+                                      int32_t p, std::string* error);
+
 // Low and high watermarks of one partition, asked of the broker.
 struct Watermarks {
   int64_t low = -1;

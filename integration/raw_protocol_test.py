@@ -46,9 +46,10 @@ MESSAGE_MAX_BYTES = 2000  # broker-wide limit for this test's broker
 
 # API keys and the first flexible version of each (header v2 / response header v1).
 PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
-OFFSET_COMMIT, OFFSET_FETCH = 8, 9
+OFFSET_COMMIT, OFFSET_FETCH, DELETE_RECORDS = 8, 9, 21
 API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, CREATE_PARTITIONS = 18, 19, 20, 37
 FIRST_FLEXIBLE = {PRODUCE: 9, FETCH: 12, LIST_OFFSETS: 6, METADATA: 9, OFFSET_COMMIT: 8,
+                  DELETE_RECORDS: 2,
                   OFFSET_FETCH: 6, API_VERSIONS: 3, CREATE_TOPICS: 5, DELETE_TOPICS: 4,
                   CREATE_PARTITIONS: 2}
 
@@ -64,6 +65,7 @@ TOPIC_ALREADY_EXISTS = 36
 INVALID_PARTITIONS = 37
 INVALID_REPLICATION_FACTOR = 38
 INVALID_REQUEST = 42
+POLICY_VIOLATION = 44
 ILLEGAL_GENERATION = 22
 GROUP_ID_NOT_FOUND = 69
 FETCH_SESSION_ID_NOT_FOUND = 70
@@ -806,6 +808,32 @@ def offset_fetch(conn, group, topic, partitions, version=7):
     return {p: (o, e) for t in results for p, o, _, _, e in t}
 
 
+def delete_records(conn, topic, partitions_and_offsets, version=2):
+    """Returns {partition: (low watermark, error)}."""
+    w = Writer(version >= FIRST_FLEXIBLE[DELETE_RECORDS])
+    w.array([topic], lambda w, t: w.string(t).array(
+        partitions_and_offsets, lambda w, po: w.i32(po[0]).i64(po[1]).tags()).tags())
+    w.i32(30000).tags()
+    r = conn.call(DELETE_RECORDS, version, bytes(w.buf))
+    r.i32()
+
+    def part(r):
+        out = (r.i32(), r.i64(), r.i16())
+        r.tags()
+        return out
+
+    def tpc(r):
+        r.string()
+        out = r.array(part)
+        r.tags()
+        return out
+
+    results = r.array(tpc)
+    r.tags()
+    done(r)
+    return {p: (low, e) for t in results for p, low, e in t}
+
+
 def api_versions(conn, version=3):
     w = Writer(version >= 3)
     if version >= 3:
@@ -1066,6 +1094,37 @@ class RawProtocolTest(unittest.TestCase):
         batches, trailing = parse_batches(p["records"])
         self.assertEqual(trailing, 0)
         self.assertEqual([[r["offset"] for r in b["records"]] for b in batches], [[1, 2]])
+
+    def test_delete_records(self):
+        topic = "dr-topic"
+        self.create(topic)
+        for i in range(4):
+            self.produce_ok(topic, 0, [(10 + i, b"k", b"v%d" % i)], i)
+        for version in (0, 1, 2):
+            self.assertEqual(delete_records(self.conn, topic, [(0, 1)], version), {0: (1, NONE)})
+        self.assertEqual(delete_records(self.conn, topic, [(0, 3)]), {0: (3, NONE)})
+        self.assertEqual(delete_records(self.conn, topic, [(0, 2)]), {0: (3, NONE)})  # not lowered
+        # Beyond the high watermark, or negative other than -1: OFFSET_OUT_OF_RANGE.
+        self.assertEqual(delete_records(self.conn, topic, [(0, 5), (1, 0)]),
+                         {0: (-1, OFFSET_OUT_OF_RANGE), 1: (-1, UNKNOWN_TOPIC_OR_PARTITION)})
+        self.assertEqual(delete_records(self.conn, topic, [(0, -2)]),
+                         {0: (-1, OFFSET_OUT_OF_RANGE)})
+        self.assertEqual(delete_records(self.conn, "dr-missing", [(0, 0)]),
+                         {0: (-1, UNKNOWN_TOPIC_OR_PARTITION)})
+        # ListOffsets earliest and Fetch honour the new start.
+        [p] = list_offsets(self.conn, 7, topic, [(0, -2)])
+        self.assertEqual((p["error"], p["offset"]), (NONE, 3))
+        got = fetch(self.conn, 11, [(topic, [(0, 2, 1048576)])], max_wait_ms=100)
+        self.assertEqual(self.one_partition(got, topic)["error"], OFFSET_OUT_OF_RANGE)
+        got = fetch(self.conn, 11, [(topic, [(0, 3, 1048576)])], max_wait_ms=100)
+        p = self.one_partition(got, topic)
+        self.assertEqual((p["error"], p["log_start_offset"]), (NONE, 3))
+        # -1 deletes up to the high watermark.
+        self.assertEqual(delete_records(self.conn, topic, [(0, -1)]), {0: (4, NONE)})
+        # A compacted-only topic refuses: Kafka's POLICY_VIOLATION.
+        create_topics(self.conn, 4, [("dr-compact", 1, 1, {"cleanup.policy": "compact"})])
+        self.assertEqual(delete_records(self.conn, "dr-compact", [(0, 0)]),
+                         {0: (-1, POLICY_VIOLATION)})
 
     # 5. Fetch limits -------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 #include "storage/log_manager.h"
 
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,6 +21,10 @@ namespace runnel::storage {
 namespace {
 
 constexpr char kTopicsFile[] = "topics.metadata";
+constexpr char kCleanShutdownFile[] = ".kafka_cleanshutdown";
+constexpr char kRecoveryPointFile[] = "recovery-point-offset-checkpoint";
+constexpr char kLogStartOffsetFile[] = "log-start-offset-checkpoint";
+constexpr char kCleanerOffsetFile[] = "cleaner-offset-checkpoint";
 constexpr std::string_view kMagic = "RNTM";
 constexpr int32_t kVersion = 0;
 constexpr char kDeleteSuffix[] = "-delete";
@@ -120,6 +125,15 @@ absl::Status LogManager::Load() {
   std::error_code ec;
   std::filesystem::create_directories(log_dir_, ec);
   if (ec) return ErrnoError("mkdir", log_dir_, ec.value());
+  clean_shutdown_ = std::filesystem::exists(log_dir_ / kCleanShutdownFile, ec);
+  // An unreadable checkpoint only costs a full recovery.
+  absl::StatusOr<PartitionOffsets> points = ReadCheckpointFile(log_dir_ / kRecoveryPointFile);
+  if (points.ok()) recovery_points_ = *std::move(points);
+  absl::StatusOr<PartitionOffsets> starts = ReadCheckpointFile(log_dir_ / kLogStartOffsetFile);
+  if (starts.ok()) log_start_offsets_ = *std::move(starts);
+  // A lost cleaner checkpoint only means cleaning again what was clean.
+  absl::StatusOr<PartitionOffsets> cleaned = ReadCheckpointFile(log_dir_ / kCleanerOffsetFile);
+  if (cleaned.ok()) cleaner_offsets_ = *std::move(cleaned);
   std::filesystem::path path = log_dir_ / kTopicsFile;
   absl::StatusOr<std::string> contents = ReadFileToString(path);
   if (contents.ok()) {
@@ -142,7 +156,24 @@ absl::Status LogManager::Load() {
       return s;
     }
   }
+  if (clean_shutdown_) {
+    std::filesystem::path marker = log_dir_ / kCleanShutdownFile;
+    if (::unlink(marker.c_str()) != 0) return ErrnoError("unlink", marker, errno);
+    if (absl::Status s = SyncDir(log_dir_); !s.ok()) return s;
+  }
   return absl::OkStatus();
+}
+
+LogCheckpoint LogManager::CheckpointOf(const std::string& topic, int32_t partition) const {
+  LogCheckpoint c;
+  c.clean_shutdown = clean_shutdown_;
+  if (auto it = recovery_points_.find({topic, partition}); it != recovery_points_.end()) {
+    c.recovery_point = it->second;
+  }
+  if (auto it = log_start_offsets_.find({topic, partition}); it != log_start_offsets_.end()) {
+    c.log_start_offset = it->second;
+  }
+  return c;
 }
 
 absl::Status LogManager::RemoveLeftovers() {
@@ -150,6 +181,11 @@ absl::Status LogManager::RemoveLeftovers() {
   if (!entries.ok()) return entries.status();
   for (const std::filesystem::path& dir : *entries) {
     std::error_code ec;
+    // Temporary files of atomic writes a crash interrupted (topics.metadata, checkpoints).
+    if (dir.extension() == ".tmp" && std::filesystem::is_regular_file(dir, ec)) {
+      if (::unlink(dir.c_str()) != 0) return ErrnoError("unlink", dir, errno);
+      continue;
+    }
     if (!std::filesystem::is_directory(dir, ec)) continue;
     std::string name = dir.filename().string();
     if (absl::EndsWith(name, kDeleteSuffix)) {
@@ -209,7 +245,8 @@ absl::Status LogManager::OpenPartitions(Topic& topic, int32_t from, int32_t to, 
         if (absl::Status s = RemovePartitionDir(dir, t.id); !s.ok()) return s;
       }
     }
-    absl::StatusOr<std::unique_ptr<PartitionLog>> log = PartitionLog::Open(dir, config);
+    absl::StatusOr<std::unique_ptr<PartitionLog>> log =
+        PartitionLog::Open(dir, config, fresh ? LogCheckpoint{} : CheckpointOf(t.name, p));
     if (!log.ok()) return log.status();
     absl::StatusOr<TopicId> id = ReadPartitionMetadata(dir);
     if (!id.ok() || *id != t.id) {
@@ -375,10 +412,64 @@ PartitionLog* LogManager::Partition(const std::string& topic, int32_t partition)
   return it->second->partitions[static_cast<size_t>(partition)].get();
 }
 
+void LogManager::ForEachPartition(
+    const std::function<void(const std::string&, int32_t, PartitionLog&)>& fn) const {
+  for (const auto& [name, topic] : topics_) {
+    for (size_t p = 0; p < topic->partitions.size(); ++p) {
+      fn(name, static_cast<int32_t>(p), *topic->partitions[p]);
+    }
+  }
+}
+
+absl::Status LogManager::WriteRecoveryPointCheckpoint() {
+  PartitionOffsets points;
+  ForEachPartition([&](const std::string& topic, int32_t p, PartitionLog& log) {
+    points[{topic, p}] = log.recovery_point();
+  });
+  return WriteCheckpointFile(log_dir_ / kRecoveryPointFile, points);
+}
+
+absl::Status LogManager::WriteLogStartOffsetCheckpoint() {
+  PartitionOffsets starts;
+  ForEachPartition([&](const std::string& topic, int32_t p, PartitionLog& log) {
+    if (log.log_start_offset() > log.first_segment_base()) {
+      starts[{topic, p}] = log.log_start_offset();
+    }
+  });
+  return WriteCheckpointFile(log_dir_ / kLogStartOffsetFile, starts);
+}
+
+int64_t LogManager::CleanerOffset(const std::string& topic, int32_t partition) const {
+  auto it = cleaner_offsets_.find({topic, partition});
+  return it == cleaner_offsets_.end() ? 0 : it->second;
+}
+
+absl::Status LogManager::SetCleanerOffset(const std::string& topic, int32_t partition,
+                                          int64_t offset) {
+  cleaner_offsets_[{topic, partition}] = offset;
+  // Entries of deleted topics go with the next write.
+  for (auto it = cleaner_offsets_.begin(); it != cleaner_offsets_.end();) {
+    it = Partition(it->first.first, it->first.second) ? std::next(it) : cleaner_offsets_.erase(it);
+  }
+  return WriteCheckpointFile(log_dir_ / kCleanerOffsetFile, cleaner_offsets_);
+}
+
+void LogManager::SetOffline(absl::Status cause) {
+  if (offline_cause_.ok()) offline_cause_ = std::move(cause);
+}
+
 absl::Status LogManager::Close() {
   absl::Status status;
   for (auto& [name, topic] : topics_) {
     for (auto& partition : topic->partitions) status.Update(partition->Close());
+  }
+  if (offline()) return status;
+  // Closed logs report their end offset as recovery point and keep their start offset.
+  status.Update(WriteRecoveryPointCheckpoint());
+  status.Update(WriteLogStartOffsetCheckpoint());
+  if (status.ok()) {
+    status =
+        WriteFileAtomically(log_dir_ / kCleanShutdownFile, "{\"version\":0,\"brokerEpoch\":-1}");
   }
   return status;
 }

@@ -4,6 +4,9 @@
 //   topics.metadata           every topic: name, id, partition count, configs (below)
 //   <topic>-<partition>/      a PartitionLog, plus Kafka's partition.metadata
 //   <topic>-<partition>.<32 hex digits>-delete/   a partition being deleted
+//   recovery-point-offset-checkpoint, log-start-offset-checkpoint,
+//   cleaner-offset-checkpoint (first dirty offset per compacted log)   (checkpoint_file.h)
+//   .kafka_cleanshutdown      present only while the broker is cleanly stopped
 //
 // topics.metadata (big-endian; replaced atomically: write topics.metadata.tmp, fsync,
 // rename, fsync the directory):
@@ -22,6 +25,12 @@
 // "-delete" directories and any partition directory whose partition.metadata names an
 // unknown topic id or a partition number the topic does not have: leftovers of a
 // deletion or creation interrupted by a crash.
+// Recovery: Close() flushes every log, writes both checkpoints and then the clean-
+// shutdown marker ({"version":0,"brokerEpoch":-1}, as Kafka's CleanShutdownFileHandler).
+// Open reads the marker and the checkpoints, opens each log without scanning what they
+// say is durable, and removes the marker, so a crash from then on is seen as unclean.
+// The log dir goes offline on the first I/O error a caller reports (SetOffline): the
+// broker then answers KAFKA_STORAGE_ERROR for its partitions and no marker is written.
 // Thread-compatible. Pointers returned stay valid until the topic is deleted or the
 // manager destroyed.
 #ifndef RUNNEL_STORAGE_LOG_MANAGER_H_
@@ -38,6 +47,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "storage/checkpoint_file.h"
 #include "storage/log_config.h"
 #include "storage/partition_log.h"
 #include "storage/partition_metadata.h"
@@ -80,8 +90,30 @@ class LogManager {
   const TopicMetadata* FindTopicById(const std::array<uint8_t, 16>& id) const;
   std::vector<const TopicMetadata*> Topics() const;                      // sorted by name
   PartitionLog* Partition(const std::string& topic, int32_t partition);  // nullptr if absent
+  // Every partition log, with its topic name and partition number.
+  void ForEachPartition(
+      const std::function<void(const std::string&, int32_t, PartitionLog&)>& fn) const;
 
-  // Flushes and closes every partition; the manager must not be used afterwards.
+  // Writes recovery-point-offset-checkpoint from every log's recovery point.
+  absl::Status WriteRecoveryPointCheckpoint();
+  // Writes log-start-offset-checkpoint: the logs whose start is above their first segment.
+  absl::Status WriteLogStartOffsetCheckpoint();
+  // The log cleaner's first dirty offset for a partition (0 if never cleaned), and its
+  // update, written to cleaner-offset-checkpoint at once.
+  int64_t CleanerOffset(const std::string& topic, int32_t partition) const;
+  absl::Status SetCleanerOffset(const std::string& topic, int32_t partition, int64_t offset);
+
+  // Whether the last stop was clean (the marker was present at Open).
+  bool opened_after_clean_shutdown() const { return clean_shutdown_; }
+
+  // Takes the log dir offline after an I/O error; `cause` is kept for logging.
+  void SetOffline(absl::Status cause);
+  bool offline() const { return !offline_cause_.ok(); }
+  const absl::Status& offline_cause() const { return offline_cause_; }
+
+  // Flushes and closes every partition, writes the checkpoints and, if everything went
+  // well and the dir is online, the clean-shutdown marker. The manager must not be used
+  // afterwards.
   absl::Status Close();
 
   const std::filesystem::path& log_dir() const { return log_dir_; }
@@ -101,6 +133,8 @@ class LogManager {
   absl::Status PersistWith(const TopicMetadata& changed, bool remove);
   std::filesystem::path PartitionDir(const std::string& topic, int32_t partition) const;
   absl::Status OpenPartitions(Topic& topic, int32_t from, int32_t to, bool fresh);
+  // The checkpointed state of a partition being opened.
+  LogCheckpoint CheckpointOf(const std::string& topic, int32_t partition) const;
   absl::Status RemovePartitionDir(const std::filesystem::path& dir, const TopicId& id);
   absl::StatusOr<TopicId> NewTopicId() const;
 
@@ -108,6 +142,11 @@ class LogManager {
   ConfigResolver resolve_config_;
   std::map<std::string, std::unique_ptr<Topic>> topics_;
   std::map<TopicId, Topic*> by_id_;
+  bool clean_shutdown_ = false;
+  PartitionOffsets recovery_points_;    // as read at Open
+  PartitionOffsets log_start_offsets_;  // as read at Open
+  PartitionOffsets cleaner_offsets_;
+  absl::Status offline_cause_;
 };
 
 }  // namespace runnel::storage

@@ -1,9 +1,11 @@
 #include "storage/partition_log.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <limits>
 #include <set>
 #include <string>
@@ -28,21 +30,47 @@ absl::Status RemoveSegmentFiles(const std::filesystem::path& dir, int64_t base_o
   return status;
 }
 
+// The offset after the last batch of a .log file (`base` if it has none).
+absl::StatusOr<int64_t> NextOffsetOfLogFile(const std::filesystem::path& path, int64_t base) {
+  absl::StatusOr<std::shared_ptr<File>> file = File::Open(path, O_RDONLY);
+  if (!file.ok()) return file.status();
+  absl::StatusOr<uint64_t> size = (*file)->Size();
+  if (!size.ok()) return size.status();
+  int64_t next = base;
+  char buf[protocol::kBatchHeaderSize];
+  for (uint64_t pos = 0; pos + sizeof(buf) <= *size;) {
+    if (absl::Status s = (*file)->ReadFullyAt(pos, buf, sizeof(buf)); !s.ok()) return s;
+    absl::StatusOr<BatchHeader> h = protocol::ParseBatchHeader(std::string_view(buf, sizeof(buf)));
+    if (!h.ok()) break;
+    next = h->last_offset() + 1;
+    pos += h->total_size();
+  }
+  return next;
+}
+
+int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PartitionLog>> PartitionLog::Open(std::filesystem::path dir,
-                                                                 LogConfig config) {
+                                                                 LogConfig config,
+                                                                 LogCheckpoint checkpoint) {
   std::unique_ptr<PartitionLog> log(new PartitionLog(std::move(dir), config));
-  if (absl::Status s = log->Load(); !s.ok()) return s;
+  if (absl::Status s = log->Load(checkpoint); !s.ok()) return s;
   return log;
 }
 
 PartitionLog::~PartitionLog() = default;
 
-absl::Status PartitionLog::Load() {
+absl::Status PartitionLog::Load(const LogCheckpoint& checkpoint) {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return ErrnoError("mkdir", dir_, ec.value());
+  if (absl::Status s = FinishInterruptedCleaning(); !s.ok()) return s;
 
   std::set<int64_t> logs;
   std::set<int64_t> indexes;
@@ -64,12 +92,26 @@ absl::Status PartitionLog::Load() {
     }
   }
 
+  bool recovered = false;
   for (auto it = logs.begin(); it != logs.end(); ++it) {
     uint64_t truncated = 0;
     bool drop_rest = !segments_.empty() && *it < segments_.back()->next_offset();
     if (!drop_rest) {
-      absl::StatusOr<std::unique_ptr<Segment>> segment =
-          Segment::Recover(dir_, *it, config_, &truncated);
+      // Kafka recovers from the segment holding the recovery point on; a segment whose
+      // successor starts at or below it was fsynced whole.
+      auto next = std::next(it);
+      bool durable =
+          checkpoint.clean_shutdown || (next != logs.end() && *next <= checkpoint.recovery_point);
+      absl::StatusOr<std::unique_ptr<Segment>> segment;
+      if (durable) {
+        Segment::LoadInfo info;
+        segment = Segment::Load(dir_, *it, config_, &info);
+        truncated = info.truncated_bytes;
+        recovered |= info.recovered;
+      } else {
+        segment = Segment::Recover(dir_, *it, config_, &truncated);
+        recovered = true;
+      }
       if (!segment.ok()) return segment.status();
       segments_.push_back(*std::move(segment));
       drop_rest = truncated > 0;
@@ -90,8 +132,100 @@ absl::Status PartitionLog::Load() {
     segments_.push_back(*std::move(segment));
     dir_dirty_ = true;
   }
-  log_start_offset_ = segments_.front()->base_offset();
+  // The checkpointed start survives only if the log still reaches it.
+  log_start_offset_ =
+      std::clamp(checkpoint.log_start_offset, segments_.front()->base_offset(), log_end_offset());
+  // What recovery kept is made durable at once, so the recovery point is the log end.
+  if (recovered || dir_dirty_) {
+    if (absl::Status s = Flush(); !s.ok()) return s;
+  }
+  recovery_point_ = log_end_offset();
+  last_flush_ms_ = WallClockMs();
+  active_created_ms_ = WallClockMs();
+  if (!active().empty()) {
+    absl::StatusOr<std::optional<Segment::BatchLocation>> first =
+        active().FindBatch(active().base_offset());
+    if (!first.ok()) return first.status();
+    active_first_timestamp_ = first->has_value() ? (*first)->header.max_timestamp : -1;
+  }
   return absl::OkStatus();
+}
+
+// A ".cleaned" file is an unfinished clean, a ".tmp" file an unfinished atomic write
+// (partition.metadata): drop them. A ".log.swap" was complete when renamed: it replaces
+// the segments whose offsets it covers.
+absl::Status PartitionLog::FinishInterruptedCleaning() {
+  absl::StatusOr<std::vector<std::filesystem::path>> entries = ListDir(dir_);
+  if (!entries.ok()) return entries.status();
+  std::set<int64_t> logs;
+  std::vector<std::pair<int64_t, std::filesystem::path>> swaps;
+  for (const std::filesystem::path& entry : *entries) {
+    std::string name = entry.filename().string();
+    if (name.ends_with(".cleaned") || name.ends_with(".tmp")) {
+      if (::unlink(entry.c_str()) != 0) return ErrnoError("unlink", entry, errno);
+      dir_dirty_ = true;
+    } else if (std::optional<int64_t> base = Segment::ParseFileName(name, ".log.swap")) {
+      swaps.emplace_back(*base, entry);
+    } else if (std::optional<int64_t> base = Segment::ParseFileName(name, ".log")) {
+      logs.insert(*base);
+    }
+  }
+  for (const auto& [base, swap] : swaps) {
+    absl::StatusOr<int64_t> next = NextOffsetOfLogFile(swap, base);
+    if (!next.ok()) return next.status();
+    for (auto it = logs.lower_bound(base); it != logs.end() && *it < std::max(*next, base + 1);) {
+      if (absl::Status s = RemoveSegmentFiles(dir_, *it); !s.ok()) return s;
+      it = logs.erase(it);
+    }
+    std::filesystem::path log = dir_ / Segment::FileName(base, ".log");
+    if (::rename(swap.c_str(), log.c_str()) != 0) return ErrnoError("rename", swap, errno);
+    dir_dirty_ = true;
+  }
+  return absl::OkStatus();
+}
+
+std::vector<CompactionSource> PartitionLog::InactiveSegments() const {
+  std::vector<CompactionSource> out;
+  for (size_t i = 0; i + 1 < segments_.size(); ++i) {
+    const Segment& s = *segments_[i];
+    out.push_back({s.base_offset(), s.next_offset(), s.log_path(), s.largest_timestamp()});
+  }
+  return out;
+}
+
+absl::Status PartitionLog::ReplaceSegments(int64_t first_base, size_t count,
+                                           const std::filesystem::path& cleaned) {
+  if (absl::Status s = CheckOpen(); !s.ok()) return s;
+  auto first = std::find_if(segments_.begin(), segments_.end(),
+                            [&](const auto& s) { return s->base_offset() == first_base; });
+  size_t index = static_cast<size_t>(first - segments_.begin());
+  if (first == segments_.end() || count == 0 || index + count >= segments_.size()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no ", count, " inactive segments from ", first_base, " in ", dir_.string()));
+  }
+  std::filesystem::path swap = dir_ / Segment::FileName(first_base, ".log.swap");
+  if (::rename(cleaned.c_str(), swap.c_str()) != 0) return ErrnoError("rename", cleaned, errno);
+  if (absl::Status s = SyncDir(dir_); !s.ok()) return s;
+  for (size_t i = index; i < index + count; ++i) {
+    if (absl::Status s = segments_[i]->Delete(); !s.ok()) return s;
+  }
+  std::filesystem::path log = dir_ / Segment::FileName(first_base, ".log");
+  if (::rename(swap.c_str(), log.c_str()) != 0) return ErrnoError("rename", swap, errno);
+  if (absl::Status s = SyncDir(dir_); !s.ok()) return s;
+  uint64_t truncated = 0;
+  absl::StatusOr<std::unique_ptr<Segment>> segment =
+      Segment::Recover(dir_, first_base, config_, &truncated);
+  if (!segment.ok()) return segment.status();
+  if (absl::Status s = (*segment)->OnBecomeInactive(); !s.ok()) return s;
+  segments_.erase(segments_.begin() + static_cast<ptrdiff_t>(index),
+                  segments_.begin() + static_cast<ptrdiff_t>(index + count));
+  segments_.insert(segments_.begin() + static_cast<ptrdiff_t>(index), *std::move(segment));
+  max_timestamp_cache_.reset();
+  return absl::OkStatus();
+}
+
+int64_t PartitionLog::first_segment_base() const {
+  return closed_ ? closed_first_base_ : segments_.front()->base_offset();
 }
 
 absl::Status PartitionLog::CheckOpen() const {
@@ -117,8 +251,17 @@ absl::Status PartitionLog::Roll() {
       Segment::Create(dir_, log_end_offset(), config_);
   if (!segment.ok()) return segment.status();
   segments_.push_back(*std::move(segment));
+  active_first_timestamp_ = -1;
+  active_created_ms_ = WallClockMs();
   dir_dirty_ = true;
   return absl::OkStatus();
+}
+
+bool PartitionLog::ShouldRollByAge(int64_t incoming_timestamp, int64_t now_ms) const {
+  if (segments_.back()->empty() || config_.segment_ms == kNoLimit) return false;
+  int64_t waited = active_first_timestamp_ >= 0 ? incoming_timestamp - active_first_timestamp_
+                                                : now_ms - active_created_ms_;
+  return waited > config_.segment_ms;
 }
 
 absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size) {
@@ -150,9 +293,14 @@ absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size) {
 
   const int64_t first = log_end_offset();
   const int64_t last = first + static_cast<int64_t>(offsets) - 1;
-  if (active().ShouldRoll(size, last)) {
+  int64_t incoming_timestamp = -1;
+  for (const BatchHeader& h : headers) {
+    incoming_timestamp = std::max(incoming_timestamp, h.max_timestamp);
+  }
+  if (active().ShouldRoll(size, last) || ShouldRollByAge(incoming_timestamp, WallClockMs())) {
     if (absl::Status s = Roll(); !s.ok()) return s;
   }
+  if (active().empty()) active_first_timestamp_ = headers.front().max_timestamp;
   int64_t next = first;
   size_t pos = 0;
   for (BatchHeader& h : headers) {
@@ -165,7 +313,71 @@ absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size) {
   absl::Status s = active().Append(batches, size, headers);
   if (active().max_timestamp() != max_before) max_timestamp_cache_.reset();
   if (!s.ok()) return s;
+  unflushed_messages_ += static_cast<int64_t>(offsets);
+  if (config_.flush_messages != kNoLimit && unflushed_messages_ >= config_.flush_messages) {
+    if (absl::Status f = Flush(); !f.ok()) return f;
+  }
   return AppendInfo{first, last};
+}
+
+absl::Status PartitionLog::DeleteOldestSegments(size_t count) {
+  count = std::min(count, segments_.size() - 1);
+  if (count == 0) return absl::OkStatus();
+  for (size_t i = 0; i < count; ++i) {
+    if (absl::Status s = segments_[i]->Delete(); !s.ok()) return s;
+  }
+  segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(count));
+  log_start_offset_ = std::max(log_start_offset_, segments_.front()->base_offset());
+  recovery_point_ = std::max(recovery_point_, log_start_offset_);
+  max_timestamp_cache_.reset();
+  dir_dirty_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> PartitionLog::DeleteRecordsBefore(int64_t offset) {
+  if (absl::Status s = CheckOpen(); !s.ok()) return s;
+  if (offset > log_end_offset()) {
+    return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is beyond the log end offset ",
+                                              log_end_offset(), " of ", dir_.string()));
+  }
+  if (offset <= log_start_offset_) return log_start_offset_;
+  log_start_offset_ = offset;
+  max_timestamp_cache_.reset();
+  size_t below = 0;
+  while (below + 1 < segments_.size() && segments_[below + 1]->base_offset() <= offset) ++below;
+  if (absl::Status s = DeleteOldestSegments(below); !s.ok()) return s;
+  return log_start_offset_;
+}
+
+absl::StatusOr<size_t> PartitionLog::DeleteExpiredSegments(int64_t now_ms) {
+  if (absl::Status s = CheckOpen(); !s.ok()) return s;
+  const size_t inactive = segments_.size() - 1;
+  size_t n = 0;
+  while (n < inactive && segments_[n + 1]->base_offset() <= log_start_offset_) ++n;
+  if (config_.delete_policy) {
+    // Kafka's retention checks, each over consecutive segments from the oldest.
+    while (n < inactive && config_.retention_ms != kNoLimit &&
+           now_ms - segments_[n]->largest_timestamp() > config_.retention_ms) {
+      ++n;
+    }
+    if (config_.retention_bytes != kNoLimit) {
+      uint64_t remaining = 0;
+      for (size_t i = n; i < segments_.size(); ++i) remaining += segments_[i]->size();
+      const uint64_t limit = static_cast<uint64_t>(config_.retention_bytes);
+      while (n < inactive && remaining >= limit + segments_[n]->size()) {
+        remaining -= segments_[n]->size();
+        ++n;
+      }
+    }
+  }
+  if (absl::Status s = DeleteOldestSegments(n); !s.ok()) return s;
+  return n;
+}
+
+absl::Status PartitionLog::MaybeFlush(int64_t now_ms) {
+  if (closed_ || !has_unflushed() || config_.flush_ms == kNoLimit) return absl::OkStatus();
+  if (now_ms - last_flush_ms_ < config_.flush_ms) return absl::OkStatus();
+  return Flush();
 }
 
 absl::StatusOr<ReadInfo> PartitionLog::Read(int64_t offset, uint64_t max_bytes,
@@ -236,6 +448,9 @@ absl::Status PartitionLog::Flush() {
     if (absl::Status s = SyncDir(dir_); !s.ok()) return s;
     dir_dirty_ = false;
   }
+  recovery_point_ = log_end_offset();
+  unflushed_messages_ = 0;
+  last_flush_ms_ = WallClockMs();
   return absl::OkStatus();
 }
 
@@ -244,6 +459,7 @@ absl::Status PartitionLog::Close() {
   absl::Status status = active().OnBecomeInactive();
   status.Update(Flush());
   closed_end_offset_ = log_end_offset();
+  closed_first_base_ = first_segment_base();
   closed_ = true;
   segments_.clear();
   max_timestamp_cache_.reset();

@@ -3,16 +3,23 @@
 // (partition.metadata, written by LogManager, sits beside them).
 //
 // Invariants: segments are ordered by base offset and their offset ranges do not
-// overlap; only the last one (the active segment) is appended to; log_start_offset() is
-// the first segment's base offset and log_end_offset() the active segment's next offset.
+// overlap; only the last one (the active segment) is appended to, and it is never
+// deleted; log_start_offset() is at least the first segment's base offset (DeleteRecords
+// may raise it into a segment) and at most log_end_offset(), the active segment's next
+// offset; recovery_point() <= log_end_offset() is the offset below which every byte was
+// fsynced.
 // Append rewrites each batch's BaseOffset in place (the CRC does not cover it) and writes
 // the bytes unchanged otherwise. A new segment, based at the log end offset, is rolled
 // when the active one is non-empty and the append would take it past segment.bytes
 // (Kafka's rule), when an index is full, or when offsets would overflow its indexes.
-// Open recovers every segment (see Segment::Recover); a segment truncated by recovery
-// also drops all the segments after it, since their offsets would no longer follow on.
+// Open recovers (see Segment::Recover) the segments from the one holding the recovery
+// point on, or none after a clean shutdown; a segment truncated by recovery also drops
+// all the segments after it, since their offsets would no longer follow on.
+// Rolls also happen by age (segment.ms, on append, as Kafka). Retention deletes whole
+// inactive segments, oldest first (DeleteExpiredSegments). Flushes happen on Flush(),
+// after flush.messages appended messages, or from MaybeFlush once flush.ms has passed.
 // Reads return file ranges from a single segment, as Kafka's do; a consumer asks again
-// from where the range ended. Nothing is fsynced until Flush() or Close().
+// from where the range ended.
 // Thread-compatible: the broker's single event loop owns it.
 #ifndef RUNNEL_STORAGE_PARTITION_LOG_H_
 #define RUNNEL_STORAGE_PARTITION_LOG_H_
@@ -26,6 +33,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "storage/compactor.h"
 #include "storage/file.h"
 #include "storage/log_config.h"
 #include "storage/segment.h"
@@ -42,12 +50,20 @@ struct ReadInfo {
   uint64_t bytes = 0;
 };
 
+// What the log manager's checkpoints say about a log being opened.
+struct LogCheckpoint {
+  int64_t recovery_point = 0;    // recovery-point-offset-checkpoint
+  int64_t log_start_offset = 0;  // log-start-offset-checkpoint
+  bool clean_shutdown = false;   // the log dir's clean-shutdown marker was present
+};
+
 class PartitionLog {
  public:
   // Opens the log in `dir`, creating the directory and an empty segment at offset 0 if
   // there is none. Removes index files that have no .log.
   static absl::StatusOr<std::unique_ptr<PartitionLog>> Open(std::filesystem::path dir,
-                                                            LogConfig config);
+                                                            LogConfig config,
+                                                            LogCheckpoint checkpoint = {});
   ~PartitionLog();
   PartitionLog(const PartitionLog&) = delete;
   PartitionLog& operator=(const PartitionLog&) = delete;
@@ -69,7 +85,23 @@ class PartitionLog {
 
   int64_t log_start_offset() const { return log_start_offset_; }
   int64_t log_end_offset() const;  // next offset to assign
+  int64_t recovery_point() const { return recovery_point_; }
   uint64_t size_bytes() const;
+  // The first segment's base offset: a log start offset above it must be checkpointed.
+  int64_t first_segment_base() const;
+
+  // DeleteRecords: raises the log start offset to `offset` (no-op if already there) and
+  // deletes the segments wholly below it; returns the new log start offset. OutOfRange
+  // beyond log_end_offset().
+  absl::StatusOr<int64_t> DeleteRecordsBefore(int64_t offset);
+  // Deletes the inactive segments, oldest first, that retention.ms (by their largest
+  // timestamp) or retention.bytes (while the rest stays that big) let go under the delete
+  // policy, and those wholly below the log start offset under any policy. Returns how
+  // many were deleted.
+  absl::StatusOr<size_t> DeleteExpiredSegments(int64_t now_ms);
+  // Flushes if flush.ms has passed since the last flush and something is unflushed.
+  absl::Status MaybeFlush(int64_t now_ms);
+  bool has_unflushed() const { return unflushed_messages_ > 0 || dir_dirty_; }
 
   // ListOffsets by timestamp: {offset, timestamp} of the first record whose timestamp is
   // >= ts (records are decoded here, so the offset is a record's, not a batch's);
@@ -83,7 +115,19 @@ class PartitionLog {
 
   // Applies to later appends and rolls.
   void SetConfig(LogConfig config);
-  // fsyncs every segment written since the last Flush, and the directory after a roll.
+  const LogConfig& config() const { return config_; }
+
+  // For the log cleaner: the inactive segments, oldest first.
+  std::vector<CompactionSource> InactiveSegments() const;
+  // Replaces the `count` consecutive segments from the one based at `first_base` by the
+  // cleaned .log file `cleaned` (in dir(), "<first_base>.log.cleaned", fsynced), with
+  // Kafka's swap discipline: rename it to ".log.swap", delete the old segments, rename it
+  // to ".log", then index it. Open finishes a swap a crash interrupted and removes
+  // leftover ".cleaned" files, so a crash at any point loses nothing.
+  absl::Status ReplaceSegments(int64_t first_base, size_t count,
+                               const std::filesystem::path& cleaned);
+  // fsyncs every segment written since the last Flush, and the directory after a roll;
+  // then recovery_point() is log_end_offset().
   absl::Status Flush();
   // Flushes and releases the files; later calls fail with FailedPrecondition (the
   // offsets stay readable). FileRanges already handed out stay valid.
@@ -97,8 +141,15 @@ class PartitionLog {
  private:
   PartitionLog(std::filesystem::path dir, LogConfig config)
       : dir_(std::move(dir)), config_(config) {}
-  absl::Status Load();
+  absl::Status Load(const LogCheckpoint& checkpoint);
+  absl::Status FinishInterruptedCleaning();
   absl::Status Roll();
+  // segment.ms, as Kafka's LogSegment.shouldRoll: the incoming batches' max timestamp
+  // minus the active segment's first batch timestamp, or, without timestamps, the time
+  // since the segment was created.
+  bool ShouldRollByAge(int64_t incoming_timestamp, int64_t now_ms) const;
+  // Deletes the first `count` segments (never the active one).
+  absl::Status DeleteOldestSegments(size_t count);
   absl::Status CheckOpen() const;
   Segment& active() { return *segments_.back(); }
 
@@ -106,7 +157,15 @@ class PartitionLog {
   LogConfig config_;
   std::vector<std::unique_ptr<Segment>> segments_;
   int64_t log_start_offset_ = 0;
+  int64_t recovery_point_ = 0;
   int64_t closed_end_offset_ = 0;
+  int64_t closed_first_base_ = 0;
+  // The active segment's first batch MaxTimestamp (-1: empty, or no timestamps) and when
+  // the segment was created or opened.
+  int64_t active_first_timestamp_ = -1;
+  int64_t active_created_ms_ = 0;
+  int64_t unflushed_messages_ = 0;
+  int64_t last_flush_ms_ = 0;
   bool closed_ = false;
   bool dir_dirty_ = false;
   mutable std::optional<std::pair<int64_t, int64_t>> max_timestamp_cache_;

@@ -1,10 +1,12 @@
 #include "storage/segment.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <limits>
 
 #include "absl/strings/ascii.h"
@@ -24,6 +26,18 @@ constexpr size_t kDigits = 20;
 std::filesystem::path PathFor(const std::filesystem::path& dir, int64_t base_offset,
                               std::string_view suffix) {
   return dir / Segment::FileName(base_offset, suffix);
+}
+
+int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Whether the whole batch `batch`, whose header is h, has a matching CRC-32C.
+bool CrcMatches(const std::string& batch, const BatchHeader& h) {
+  return protocol::Crc32c(batch.data() + protocol::kAttributesOffset,
+                          batch.size() - protocol::kAttributesOffset) == h.crc;
 }
 
 }  // namespace
@@ -47,30 +61,36 @@ std::optional<int64_t> Segment::ParseFileName(std::string_view name, std::string
   return v;
 }
 
-Segment::Segment(int64_t base_offset, const LogConfig& config, std::shared_ptr<File> log,
-                 std::unique_ptr<OffsetIndex> offset_index, std::unique_ptr<TimeIndex> time_index)
+Segment::Segment(int64_t base_offset, const LogConfig& config, std::string log_path,
+                 std::shared_ptr<File> log, std::unique_ptr<OffsetIndex> offset_index,
+                 std::unique_ptr<TimeIndex> time_index)
     : base_offset_(base_offset),
       config_(config),
+      log_path_(std::move(log_path)),
       log_(std::move(log)),
       offset_index_(std::move(offset_index)),
       time_index_(std::move(time_index)),
-      next_offset_(base_offset) {}
+      next_offset_(base_offset),
+      created_ms_(WallClockMs()) {}
 
 absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const std::filesystem::path& dir,
                                                        int64_t base_offset, const LogConfig& config,
                                                        bool create) {
   if (base_offset < 0) return absl::InvalidArgumentError("negative segment base offset");
   int flags = create ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR;
-  absl::StatusOr<std::shared_ptr<File>> log = File::Open(PathFor(dir, base_offset, ".log"), flags);
+  std::filesystem::path log_path = PathFor(dir, base_offset, ".log");
+  absl::StatusOr<std::shared_ptr<File>> log = File::Open(log_path, flags);
   if (!log.ok()) return log.status();
+  // Recover rebuilds the indexes, so both paths start from fresh preallocated files.
   absl::StatusOr<std::unique_ptr<OffsetIndex>> offset_index = OffsetIndex::Create(
       PathFor(dir, base_offset, ".index"), base_offset, config.segment_index_bytes);
   if (!offset_index.ok()) return offset_index.status();
   absl::StatusOr<std::unique_ptr<TimeIndex>> time_index = TimeIndex::Create(
       PathFor(dir, base_offset, ".timeindex"), base_offset, config.segment_index_bytes);
   if (!time_index.ok()) return time_index.status();
-  return std::unique_ptr<Segment>(new Segment(base_offset, config, *std::move(log),
-                                              *std::move(offset_index), *std::move(time_index)));
+  return std::unique_ptr<Segment>(new Segment(base_offset, config, log_path.string(),
+                                              *std::move(log), *std::move(offset_index),
+                                              *std::move(time_index)));
 }
 
 absl::StatusOr<std::unique_ptr<Segment>> Segment::Create(const std::filesystem::path& dir,
@@ -90,16 +110,131 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Recover(const std::filesystem:
   return segment;
 }
 
+absl::StatusOr<std::unique_ptr<Segment>> Segment::Load(const std::filesystem::path& dir,
+                                                       int64_t base_offset, const LogConfig& config,
+                                                       LoadInfo* info) {
+  LoadInfo ignored;
+  if (info == nullptr) info = &ignored;
+  *info = LoadInfo{};
+  if (base_offset < 0) return absl::InvalidArgumentError("negative segment base offset");
+  std::string corrupt;
+  {
+    std::filesystem::path log_path = PathFor(dir, base_offset, ".log");
+    absl::StatusOr<std::shared_ptr<File>> log = File::Open(log_path, O_RDWR);
+    if (!log.ok()) return log.status();
+    absl::StatusOr<std::unique_ptr<OffsetIndex>> offset_index = OffsetIndex::Open(
+        PathFor(dir, base_offset, ".index"), base_offset, config.segment_index_bytes);
+    absl::StatusOr<std::unique_ptr<TimeIndex>> time_index = TimeIndex::Open(
+        PathFor(dir, base_offset, ".timeindex"), base_offset, config.segment_index_bytes);
+    if (absl::IsNotFound(offset_index.status())) {
+      corrupt = std::string(offset_index.status().message());
+    } else if (!offset_index.ok()) {
+      return offset_index.status();
+    } else if (absl::IsNotFound(time_index.status())) {
+      corrupt = std::string(time_index.status().message());
+    } else if (!time_index.ok()) {
+      return time_index.status();
+    } else {
+      std::unique_ptr<Segment> segment(new Segment(base_offset, config, log_path.string(),
+                                                   *std::move(log), *std::move(offset_index),
+                                                   *std::move(time_index)));
+      if (absl::Status s = segment->LoadTail(&corrupt); !s.ok()) return s;
+      if (corrupt.empty()) return segment;
+    }
+  }  // unmaps and closes everything the fast path opened
+  absl::StatusOr<std::unique_ptr<Segment>> segment =
+      Recover(dir, base_offset, config, &info->truncated_bytes);
+  if (!segment.ok()) return segment.status();
+  info->recovered = true;
+  info->reason = std::move(corrupt);
+  return segment;
+}
+
+absl::Status Segment::LoadTail(std::string* corrupt) {
+  absl::StatusOr<uint64_t> file_size = log_->Size();
+  if (!file_size.ok()) return file_size.status();
+  if (*file_size > static_cast<uint64_t>(kMaxRelative)) {
+    *corrupt = absl::StrCat(log_path_, " is larger than 2 GiB");
+    return absl::OkStatus();
+  }
+  for (absl::Status check : {offset_index_->SanityCheck(*file_size), time_index_->SanityCheck()}) {
+    if (!check.ok()) {
+      *corrupt = std::string(check.message());
+      return absl::OkStatus();
+    }
+  }
+
+  // Kafka's LogSegment reads the next offset from the last offset index entry on; the
+  // max timestamp so far is the time index's last entry (the roll/close entry).
+  const bool indexed = offset_index_->size() > 0;
+  const OffsetIndex::Entry last_indexed = offset_index_->last_entry();
+  const TimeIndex::Entry last_time = time_index_->last_entry();
+  max_timestamp_ = time_index_->size() > 0 ? last_time.timestamp : -1;
+  offset_of_max_timestamp_ = time_index_->size() > 0 ? last_time.offset : -1;
+  position_of_max_timestamp_ = kUnknownPosition;
+
+  uint64_t pos = indexed ? last_indexed.position : 0;
+  int64_t expected = base_offset_;
+  std::string batch;
+  auto invalid = [&](absl::string_view why) {
+    *corrupt = absl::StrCat("invalid batch at byte ", pos, " of ", log_path_, ": ", why);
+    return absl::OkStatus();
+  };
+  while (pos < *file_size) {
+    if (*file_size - pos < kBatchHeaderSize) return invalid("short header");
+    batch.resize(kBatchHeaderSize);
+    if (absl::Status s = log_->ReadFullyAt(pos, batch.data(), batch.size()); !s.ok()) return s;
+    absl::StatusOr<BatchHeader> h = protocol::ParseBatchHeader(batch);
+    if (!h.ok()) return invalid(h.status().message());
+    uint64_t total = h->total_size();
+    if (total > *file_size - pos) return invalid("runs past the end of the file");
+    if (h->last_offset_delta < 0 || h->base_offset < expected ||
+        h->last_offset() - base_offset_ > kMaxRelative) {
+      return invalid("offsets out of order");
+    }
+    if (indexed && pos == last_indexed.position && h->last_offset() != last_indexed.offset) {
+      return invalid(absl::StrCat("last offset ", h->last_offset(), " is not the indexed ",
+                                  last_indexed.offset));
+    }
+    batch.resize(total);
+    if (absl::Status s = log_->ReadFullyAt(pos + kBatchHeaderSize, batch.data() + kBatchHeaderSize,
+                                           total - kBatchHeaderSize);
+        !s.ok()) {
+      return s;
+    }
+    if (!CrcMatches(batch, *h)) return invalid("CRC mismatch");
+    if (h->max_timestamp > max_timestamp_) {
+      max_timestamp_ = h->max_timestamp;
+      offset_of_max_timestamp_ = h->last_offset();
+      position_of_max_timestamp_ = pos;
+    }
+    if (pos == 0) first_batch_timestamp_ = h->max_timestamp;
+    expected = h->last_offset() + 1;
+    pos += total;
+  }
+  if (indexed && expected == base_offset_) {
+    return invalid("no batch at the last offset index entry");
+  }
+  if (time_index_->size() > 0 && last_time.offset >= expected) {
+    *corrupt = absl::StrCat("time index offset ", last_time.offset, " is past the log's end ",
+                            expected, " in ", time_index_->path().string());
+    return absl::OkStatus();
+  }
+  size_ = pos;
+  next_offset_ = expected;
+  bytes_since_last_index_entry_ = pos - (indexed ? last_indexed.position : 0);
+  return absl::OkStatus();
+}
+
 absl::Status Segment::Rebuild(uint64_t* truncated_bytes) {
   absl::StatusOr<uint64_t> file_size = log_->Size();
   if (!file_size.ok()) return file_size.status();
 
-  std::vector<OffsetIndex::Entry> offsets;
-  std::vector<TimeIndex::Entry> times;
   uint64_t pos = 0;
   uint64_t last_indexed_position = 0;
   int64_t expected = base_offset_;
   std::string batch;
+  absl::Status index_status;
   // Stops at the first byte that does not begin a valid batch; everything from there on
   // is a torn or corrupt tail.
   while (*file_size - pos >= kBatchHeaderSize) {
@@ -119,44 +254,37 @@ absl::Status Segment::Rebuild(uint64_t* truncated_bytes) {
         !s.ok()) {
       return s;
     }
-    if (protocol::Crc32c(batch.data() + protocol::kAttributesOffset,
-                         total - protocol::kAttributesOffset) != h->crc) {
-      break;
-    }
+    if (!CrcMatches(batch, *h)) break;
 
+    if (pos == 0) first_batch_timestamp_ = h->max_timestamp;
     if (h->max_timestamp > max_timestamp_) {
       max_timestamp_ = h->max_timestamp;
       offset_of_max_timestamp_ = h->last_offset();
       position_of_max_timestamp_ = pos;
     }
     if (pos - last_indexed_position > static_cast<uint64_t>(config_.index_interval_bytes) &&
-        offsets.size() < offset_index_->max_entries()) {
-      offsets.push_back({h->last_offset(), pos});
-      int64_t last_ts = times.empty() ? -1 : times.back().timestamp;
-      if (max_timestamp_ > last_ts && times.size() + 1 < time_index_->max_entries()) {
-        times.push_back({max_timestamp_, offset_of_max_timestamp_});
-      }
+        !offset_index_->full()) {
+      index_status.Update(offset_index_->Append(h->last_offset(), pos));
+      index_status.Update(time_index_->MaybeAppend(max_timestamp_, offset_of_max_timestamp_));
       last_indexed_position = pos;
     }
     expected = h->last_offset() + 1;
     pos += total;
   }
+  if (!index_status.ok()) return index_status;
 
   *truncated_bytes = *file_size - pos;
   if (*truncated_bytes > 0) {
     if (absl::Status s = log_->Truncate(pos); !s.ok()) return s;
   }
-  // As after a roll or close, the time index ends with the segment's max timestamp.
-  if (max_timestamp_ > (times.empty() ? -1 : times.back().timestamp)) {
-    times.push_back({max_timestamp_, offset_of_max_timestamp_});
-  }
-  if (absl::Status s = offset_index_->Reset(offsets); !s.ok()) return s;
-  if (absl::Status s = time_index_->Reset(times); !s.ok()) return s;
   size_ = pos;
   next_offset_ = expected;
   bytes_since_last_index_entry_ = pos - last_indexed_position;
-  dirty_ = true;  // the truncation and the rewritten indexes are not yet durable
-  return absl::OkStatus();
+  dirty_ = true;  // the truncation and the rebuilt indexes are not yet durable
+  log_dirty_ = true;
+  // As after a roll or close: the time index ends with the segment's max timestamp, and
+  // both indexes are trimmed (Kafka's recover does the same).
+  return OnBecomeInactive();
 }
 
 bool Segment::ShouldRoll(uint64_t bytes, int64_t last_offset) const {
@@ -166,19 +294,22 @@ bool Segment::ShouldRoll(uint64_t bytes, int64_t last_offset) const {
 
 absl::Status Segment::Append(const char* data, size_t size,
                              const std::vector<BatchHeader>& batches) {
+  if (absl::Status s = CheckOpen(); !s.ok()) return s;
   uint64_t total = 0;
   for (const BatchHeader& h : batches) total += h.total_size();
   if (total != size || batches.empty() || batches.front().base_offset < next_offset_ ||
       batches.back().last_offset() - base_offset_ > kMaxRelative ||
       size_ + size > static_cast<uint64_t>(kMaxRelative)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("append of ", size, " bytes does not fit ", log_path().string()));
+        absl::StrCat("append of ", size, " bytes does not fit ", log_path_));
   }
   if (absl::Status s = log_->WriteAt(size_, data, size); !s.ok()) {
     (void)log_->Truncate(size_);  // drop a partial write so the tail stays whole batches
     return s;
   }
   dirty_ = true;
+  log_dirty_ = true;
+  if (size_ == 0) first_batch_timestamp_ = batches.front().max_timestamp;
 
   absl::Status index_status;
   uint64_t pos = size_;
@@ -202,24 +333,33 @@ absl::Status Segment::Append(const char* data, size_t size,
   return index_status;
 }
 
+absl::Status Segment::CheckOpen() const {
+  if (log_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(log_path_, " is closed"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<BatchHeader> Segment::ReadHeader(uint64_t position) const {
+  if (absl::Status s = CheckOpen(); !s.ok()) return s;
   char buf[kBatchHeaderSize];
   if (absl::Status s = log_->ReadFullyAt(position, buf, sizeof(buf)); !s.ok()) return s;
   absl::StatusOr<BatchHeader> h = protocol::ParseBatchHeader(std::string_view(buf, sizeof(buf)));
   if (!h.ok() || h->total_size() > size_ - position) {
-    return absl::DataLossError(
-        absl::StrCat("bad batch header at ", position, " in ", log_path().string()));
+    return absl::DataLossError(absl::StrCat("bad batch header at ", position, " in ", log_path_));
   }
   return h;
 }
 
 absl::StatusOr<std::string> Segment::ReadBatch(uint64_t position, size_t size) const {
+  if (absl::Status s = CheckOpen(); !s.ok()) return s;
   std::string batch(size, '\0');
   if (absl::Status s = log_->ReadFullyAt(position, batch.data(), size); !s.ok()) return s;
   return batch;
 }
 
 absl::StatusOr<std::optional<Segment::BatchLocation>> Segment::FindBatch(int64_t offset) const {
+  if (absl::Status s = CheckOpen(); !s.ok()) return s;
   uint64_t pos = offset_index_->Lookup(offset).position;
   while (pos < size_) {
     absl::StatusOr<BatchHeader> h = ReadHeader(pos);
@@ -259,8 +399,7 @@ absl::StatusOr<std::optional<FileRange>> Segment::Read(int64_t offset, uint64_t 
       uint64_t total = kBatchLogOverhead + length;
       if (length > static_cast<uint32_t>(kMaxRelative) || total < kBatchHeaderSize ||
           total > size_ - end) {
-        return absl::DataLossError(
-            absl::StrCat("bad batch length at ", end, " in ", log_path().string()));
+        return absl::DataLossError(absl::StrCat("bad batch length at ", end, " in ", log_path_));
       }
       if (end + total > limit) break;
       end += total;
@@ -298,10 +437,17 @@ absl::StatusOr<std::optional<std::pair<int64_t, int64_t>>> Segment::FindOffsetBy
 
 absl::StatusOr<int64_t> Segment::OffsetOfMaxTimestampRecord() const {
   if (max_timestamp_ < 0) return offset_of_max_timestamp_;
-  absl::StatusOr<BatchHeader> h = ReadHeader(position_of_max_timestamp_);
+  uint64_t position = position_of_max_timestamp_;
+  if (position == kUnknownPosition) {  // loaded: the time index gave only the offset
+    absl::StatusOr<std::optional<BatchLocation>> found = FindBatch(offset_of_max_timestamp_);
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) return offset_of_max_timestamp_;
+    position = (*found)->position;
+  }
+  absl::StatusOr<BatchHeader> h = ReadHeader(position);
   if (!h.ok()) return h.status();
   if (h->log_append_time()) return h->base_offset;
-  absl::StatusOr<std::string> batch = ReadBatch(position_of_max_timestamp_, h->total_size());
+  absl::StatusOr<std::string> batch = ReadBatch(position, h->total_size());
   if (!batch.ok()) return batch.status();
   std::string scratch;
   absl::StatusOr<std::vector<protocol::Record>> records = protocol::ReadRecords(*batch, &scratch);
@@ -319,28 +465,68 @@ void Segment::SetConfig(const LogConfig& config) {
 }
 
 absl::Status Segment::OnBecomeInactive() {
+  if (absl::Status s = CheckOpen(); !s.ok()) return s;
   size_t before = time_index_->size();
-  absl::Status s =
+  absl::Status status =
       time_index_->MaybeAppend(max_timestamp_, offset_of_max_timestamp_, /*skip_full_check=*/true);
   if (time_index_->size() != before) dirty_ = true;
-  return s;
+  uint64_t lengths = offset_index_->file_bytes() + time_index_->file_bytes();
+  status.Update(offset_index_->Trim());
+  status.Update(time_index_->Trim());
+  if (offset_index_->file_bytes() + time_index_->file_bytes() != lengths) dirty_ = true;
+  return status;
 }
 
 absl::Status Segment::Flush() {
   if (!dirty_) return absl::OkStatus();
-  if (absl::Status s = log_->Sync(); !s.ok()) return s;
+  if (absl::Status s = CheckOpen(); !s.ok()) return s;
+  if (log_dirty_) {
+    if (absl::Status s = log_->Sync(); !s.ok()) return s;
+    log_dirty_ = false;
+  }
   if (absl::Status s = offset_index_->Sync(); !s.ok()) return s;
   if (absl::Status s = time_index_->Sync(); !s.ok()) return s;
   dirty_ = false;
   return absl::OkStatus();
 }
 
+absl::Status Segment::Close() {
+  if (log_ == nullptr) return absl::OkStatus();
+  absl::Status status = OnBecomeInactive();
+  status.Update(Flush());
+  offset_index_->Close();
+  time_index_->Close();
+  log_.reset();  // FileRanges handed out keep the File (and its descriptor) alive
+  return status;
+}
+
+int64_t Segment::rolling_timestamp() const {
+  if (!first_batch_timestamp_.has_value() && size_ > 0 && log_ != nullptr) {
+    char buf[kBatchHeaderSize];
+    if (log_->ReadFullyAt(0, buf, sizeof(buf)).ok()) {
+      absl::StatusOr<BatchHeader> h =
+          protocol::ParseBatchHeader(std::string_view(buf, sizeof(buf)));
+      if (h.ok()) first_batch_timestamp_ = h->max_timestamp;
+    }
+  }
+  if (first_batch_timestamp_.has_value() && *first_batch_timestamp_ >= 0) {
+    return *first_batch_timestamp_;
+  }
+  return created_ms_;
+}
+
+int64_t Segment::largest_timestamp() const {
+  if (max_timestamp_ >= 0) return max_timestamp_;
+  struct stat st;
+  int r = log_ != nullptr ? ::fstat(log_->fd(), &st) : ::stat(log_path_.c_str(), &st);
+  if (r != 0) return 0;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
 absl::Status Segment::Delete() {
   absl::Status status;
-  for (const std::filesystem::path* p :
-       {&log_->path(), &offset_index_->path(), &time_index_->path()}) {
-    if (::unlink(p->c_str()) != 0 && errno != ENOENT)
-      status.Update(ErrnoError("unlink", *p, errno));
+  for (const std::filesystem::path& p : {log_path(), offset_index_->path(), time_index_->path()}) {
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT) status.Update(ErrnoError("unlink", p, errno));
   }
   return status;
 }

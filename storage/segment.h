@@ -11,6 +11,12 @@
 // Index entries are added per batch, when more than index_interval_bytes have been
 // written since the start of the last indexed batch (Kafka's rule), so appending and
 // rebuilding on open produce the same offset index.
+// The indexes are memory-mapped files, preallocated to segment.index.bytes when created
+// and trimmed to their entries when the segment rolls (OnBecomeInactive), closes, or has
+// been rebuilt by Recover. A trimmed index is what a clean stop leaves, and what Load
+// trusts; an untrimmed one (zeros after the entries) fails the sanity checks. In memory
+// a segment keeps a few scalars and the .log descriptor (one per segment; the index
+// files are reopened by path only to resize or fsync them).
 // Reads return FileRanges that hold the .log File, so they stay readable after the
 // segment is closed, rolled away or unlinked.
 // Thread-compatible.
@@ -48,13 +54,32 @@ class Segment {
                                                          int64_t base_offset,
                                                          const LogConfig& config);
   // Opens an existing .log, scans every batch to rebuild the in-memory state and both
-  // index files, and truncates the file at the first invalid byte: a short or malformed
-  // header, a batch running past the end of the file, a CRC-32C mismatch, or offsets out
-  // of order. Sets *truncated_bytes to the number of bytes cut off.
+  // index files (trimmed), and truncates the file at the first invalid byte: a short or
+  // malformed header, a batch running past the end of the file, a CRC-32C mismatch, or
+  // offsets out of order. Sets *truncated_bytes to the number of bytes cut off.
   static absl::StatusOr<std::unique_ptr<Segment>> Recover(const std::filesystem::path& dir,
                                                           int64_t base_offset,
                                                           const LogConfig& config,
                                                           uint64_t* truncated_bytes);
+
+  struct LoadInfo {
+    bool recovered = false;        // the fast path failed and Recover() ran
+    uint64_t truncated_bytes = 0;  // cut off by Recover()
+    std::string reason;            // why the fast path failed, for the log
+  };
+  // Opens an existing segment without scanning its whole .log (Kafka's path for segments
+  // below the recovery point): takes both index files as they are, checks them (see
+  // OffsetIndex::SanityCheck, TimeIndex::SanityCheck; the time index's last offset must
+  // be in the log), then reads only the batches from the last offset index entry's
+  // position to the end of the .log, checking their headers and CRCs, to find size(),
+  // next_offset() and (with the time index's last entry) max_timestamp(). If a check
+  // fails, an index file is missing, or the tail holds an invalid batch, falls back to
+  // Recover() and says so in *info (which may be null). I/O errors are returned.
+  // The segment can be appended to; its indexes grow back to segment.index.bytes on their
+  // next entry.
+  static absl::StatusOr<std::unique_ptr<Segment>> Load(const std::filesystem::path& dir,
+                                                       int64_t base_offset, const LogConfig& config,
+                                                       LoadInfo* info);
 
   int64_t base_offset() const { return base_offset_; }
   // The offset after the last batch's last offset; base_offset() when empty.
@@ -65,6 +90,15 @@ class Segment {
   // (Kafka's "shallow" offset); both -1 when no batch has a timestamp >= 0.
   int64_t max_timestamp() const { return max_timestamp_; }
   int64_t offset_of_max_timestamp() const { return offset_of_max_timestamp_; }
+  // segment.ms's clock (Kafka's rollingBasedTimestamp): the MaxTimestamp of the first
+  // batch if it is >= 0, else the wall-clock time (ms) this object was created or opened.
+  // Reads the first batch header once for a loaded segment.
+  int64_t rolling_timestamp() const;
+  // retention.ms's clock (Kafka's LogSegment.largestTimestamp): max_timestamp() if >= 0,
+  // else the .log file's last-modified time in ms (0 if it cannot be read).
+  int64_t largest_timestamp() const;
+  // The wall-clock time (ms) this object was created or opened.
+  int64_t created_ms() const { return created_ms_; }
 
   // Whether an append of `bytes` whose last offset is `last_offset` must go to a new
   // segment: this one is non-empty and would exceed segment.bytes, an index is full, or
@@ -101,32 +135,47 @@ class Segment {
   // KIP-734), read from the batch that holds it; -1 when there is none.
   absl::StatusOr<int64_t> OffsetOfMaxTimestampRecord() const;
 
+  // Applies to later appends; existing index files keep their length.
   void SetConfig(const LogConfig& config);
   // Called when the segment stops being the active one (roll, close): writes the final
-  // time index entry, the segment's max timestamp, as Kafka does.
+  // time index entry, the segment's max timestamp, and trims both index files to their
+  // entries, as Kafka does. Appending afterwards is allowed (the indexes grow again).
   absl::Status OnBecomeInactive();
-  // fsyncs the .log and both indexes if anything was written since the last Flush.
+  // Makes what was written since the last Flush durable: fsyncs the .log if it was
+  // written or truncated, and each index that changed (msync, or fsync after a resize).
   absl::Status Flush();
+  // OnBecomeInactive(), Flush(), then releases the mappings and the .log descriptor.
+  // Afterwards only the accessors work (reads and appends fail with
+  // FailedPrecondition). FileRanges already handed out stay valid. Idempotent.
+  absl::Status Close();
+  bool closed() const { return log_ == nullptr; }
   // Unlinks the three files. FileRanges already handed out stay readable.
   absl::Status Delete();
 
   const OffsetIndex& offset_index() const { return *offset_index_; }
   const TimeIndex& time_index() const { return *time_index_; }
-  const std::filesystem::path& log_path() const { return log_->path(); }
+  std::filesystem::path log_path() const { return log_path_; }
 
  private:
-  Segment(int64_t base_offset, const LogConfig& config, std::shared_ptr<File> log,
-          std::unique_ptr<OffsetIndex> offset_index, std::unique_ptr<TimeIndex> time_index);
+  static constexpr uint64_t kUnknownPosition = ~uint64_t{0};
+
+  Segment(int64_t base_offset, const LogConfig& config, std::string log_path,
+          std::shared_ptr<File> log, std::unique_ptr<OffsetIndex> offset_index,
+          std::unique_ptr<TimeIndex> time_index);
   static absl::StatusOr<std::unique_ptr<Segment>> Open(const std::filesystem::path& dir,
                                                        int64_t base_offset, const LogConfig& config,
                                                        bool create);
   absl::Status Rebuild(uint64_t* truncated_bytes);
+  // Load's fast path; sets *corrupt (and returns OK) when Recover must take over.
+  absl::Status LoadTail(std::string* corrupt);
+  absl::Status CheckOpen() const;
   absl::StatusOr<protocol::BatchHeader> ReadHeader(uint64_t position) const;
   absl::StatusOr<std::string> ReadBatch(uint64_t position, size_t size) const;
 
   const int64_t base_offset_;
   LogConfig config_;
-  std::shared_ptr<File> log_;
+  std::string log_path_;       // not a std::filesystem::path, which costs ~4 times the memory
+  std::shared_ptr<File> log_;  // null once closed
   std::unique_ptr<OffsetIndex> offset_index_;
   std::unique_ptr<TimeIndex> time_index_;
 
@@ -135,8 +184,14 @@ class Segment {
   uint64_t bytes_since_last_index_entry_ = 0;
   int64_t max_timestamp_ = -1;
   int64_t offset_of_max_timestamp_ = -1;
-  uint64_t position_of_max_timestamp_ = 0;
-  bool dirty_ = false;
+  // Where the batch holding the max timestamp starts; kUnknownPosition after Load took
+  // the max from the time index (found through the offset index when needed).
+  uint64_t position_of_max_timestamp_ = kUnknownPosition;
+  int64_t created_ms_;
+  // The first batch's MaxTimestamp, once known (set by the first append, or read).
+  mutable std::optional<int64_t> first_batch_timestamp_;
+  bool dirty_ = false;      // anything to fsync
+  bool log_dirty_ = false;  // the .log itself (index-only changes do not fsync it)
 };
 
 }  // namespace runnel::storage

@@ -1,97 +1,114 @@
 #include "storage/time_index.h"
 
-#include <fcntl.h>
-
 #include <algorithm>
 #include <limits>
-#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace runnel::storage {
-namespace {
 
-void PutEntry(char* p, int64_t timestamp, int32_t relative_offset) {
-  for (int i = 0; i < 8; ++i)
-    p[i] = static_cast<char>(static_cast<uint64_t>(timestamp) >> (56 - 8 * i));
-  for (int i = 0; i < 4; ++i) {
-    p[8 + i] = static_cast<char>(static_cast<uint32_t>(relative_offset) >> (24 - 8 * i));
-  }
-}
-
-}  // namespace
+using index_internal::LoadBigEndian32;
+using index_internal::LoadBigEndian64;
+using index_internal::StoreBigEndian32;
+using index_internal::StoreBigEndian64;
 
 absl::StatusOr<std::unique_ptr<TimeIndex>> TimeIndex::Create(const std::filesystem::path& path,
                                                              int64_t base_offset,
                                                              int32_t max_index_bytes) {
-  absl::StatusOr<std::shared_ptr<File>> file = File::Open(path, O_RDWR | O_CREAT | O_TRUNC);
+  absl::StatusOr<IndexFile> file =
+      IndexFile::Create(path, kEntrySize, MaxEntriesFor(max_index_bytes) * kEntrySize);
   if (!file.ok()) return file.status();
   return std::unique_ptr<TimeIndex>(new TimeIndex(*std::move(file), base_offset, max_index_bytes));
 }
 
-TimeIndex::TimeIndex(std::shared_ptr<File> file, int64_t base_offset, int32_t max_index_bytes)
+absl::StatusOr<std::unique_ptr<TimeIndex>> TimeIndex::Open(const std::filesystem::path& path,
+                                                           int64_t base_offset,
+                                                           int32_t max_index_bytes) {
+  absl::StatusOr<IndexFile> file = IndexFile::Open(path, kEntrySize);
+  if (!file.ok()) return file.status();
+  return std::unique_ptr<TimeIndex>(new TimeIndex(*std::move(file), base_offset, max_index_bytes));
+}
+
+TimeIndex::TimeIndex(IndexFile file, int64_t base_offset, int32_t max_index_bytes)
     : file_(std::move(file)), base_offset_(base_offset) {
   set_max_index_bytes(max_index_bytes);
 }
 
-void TimeIndex::set_max_index_bytes(int32_t bytes) {
+size_t TimeIndex::MaxEntriesFor(int32_t bytes) {
   // At least two slots: one for appends and the one kept for the roll entry.
-  max_entries_ = std::max<size_t>(2, static_cast<size_t>(std::max(bytes, 0)) / kEntrySize);
+  return std::max<size_t>(2, static_cast<size_t>(std::max(bytes, 0)) / kEntrySize);
 }
 
-TimeIndex::Entry TimeIndex::entry(size_t i) const { return entries_[i]; }
+void TimeIndex::set_max_index_bytes(int32_t bytes) { max_entries_ = MaxEntriesFor(bytes); }
+
+TimeIndex::Entry TimeIndex::entry(size_t i) const {
+  const char* p = file_.slot(i);
+  return {static_cast<int64_t>(LoadBigEndian64(p)),
+          base_offset_ + static_cast<int32_t>(LoadBigEndian32(p + 8))};
+}
 
 TimeIndex::Entry TimeIndex::last_entry() const {
-  return entries_.empty() ? Entry{-1, base_offset_} : entries_.back();
+  return size() == 0 ? Entry{-1, base_offset_} : entry(size() - 1);
 }
 
-absl::Status TimeIndex::CheckOffset(int64_t offset) const {
-  int64_t relative = offset - base_offset_;
-  if (relative < 0 || relative > std::numeric_limits<int32_t>::max() ||
-      (!entries_.empty() && offset < entries_.back().offset)) {
-    return absl::InternalError(
-        absl::StrCat("time index offset ", offset, " out of order in ", path().string()));
+absl::Status TimeIndex::SanityCheck() const {
+  auto corrupt = [&](auto&&... why) {
+    return absl::DataLossError(absl::StrCat("corrupt time index ", path().string(), ": ", why...));
+  };
+  if (file_.length() % kEntrySize != 0) {
+    return corrupt("length ", file_.length(), " is not a multiple of ", kEntrySize);
+  }
+  for (size_t i = 0; i < size(); ++i) {
+    Entry e = entry(i);
+    if (e.offset < base_offset_) {
+      return corrupt("entry ", i, " has offset ", e.offset, " below the base ", base_offset_);
+    }
+    if (i > 0) {
+      Entry prev = entry(i - 1);
+      if (e.timestamp <= prev.timestamp || e.offset < prev.offset) {
+        return corrupt("entry ", i, " (", e.timestamp, ", ", e.offset, ") is not after (",
+                       prev.timestamp, ", ", prev.offset, ")");
+      }
+    }
   }
   return absl::OkStatus();
 }
 
 absl::Status TimeIndex::MaybeAppend(int64_t timestamp, int64_t offset, bool skip_full_check) {
-  if (timestamp <= last_entry().timestamp || (!skip_full_check && full())) {
-    return absl::OkStatus();
+  const Entry last = last_entry();
+  if (timestamp <= last.timestamp || (!skip_full_check && full())) return absl::OkStatus();
+  int64_t relative = offset - base_offset_;
+  if (relative < 0 || relative > std::numeric_limits<int32_t>::max() ||
+      (size() > 0 && offset < last.offset)) {
+    return absl::InternalError(
+        absl::StrCat("time index offset ", offset, " out of order in ", path().string()));
   }
-  if (absl::Status s = CheckOffset(offset); !s.ok()) return s;
-  char buf[kEntrySize];
-  PutEntry(buf, timestamp, static_cast<int32_t>(offset - base_offset_));
-  if (absl::Status s = file_->WriteAt(entries_.size() * kEntrySize, buf, kEntrySize); !s.ok()) {
-    return s;
+  if (file_.entries() >= file_.capacity()) {
+    // Trimmed (rolled, or loaded from disk) and appended to again: preallocate anew.
+    size_t slots = std::max(max_entries_, file_.entries() + 1);
+    if (absl::Status s = file_.Resize(slots * kEntrySize); !s.ok()) return s;
   }
-  entries_.push_back({timestamp, offset});
-  return absl::OkStatus();
-}
-
-absl::Status TimeIndex::Reset(const std::vector<Entry>& entries) {
-  std::string buf(entries.size() * kEntrySize, '\0');
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const Entry& e = entries[i];
-    int64_t relative = e.offset - base_offset_;
-    if (relative < 0 || relative > std::numeric_limits<int32_t>::max() ||
-        (i > 0 && (e.timestamp <= entries[i - 1].timestamp || e.offset < entries[i - 1].offset))) {
-      return absl::InternalError(absl::StrCat("time index entry (", e.timestamp, ", ", e.offset,
-                                              ") out of order in ", path().string()));
-    }
-    PutEntry(&buf[i * kEntrySize], e.timestamp, static_cast<int32_t>(relative));
-  }
-  if (absl::Status s = file_->Truncate(0); !s.ok()) return s;
-  if (absl::Status s = file_->WriteAt(0, buf.data(), buf.size()); !s.ok()) return s;
-  entries_ = entries;
+  char* p = file_.next_slot();
+  StoreBigEndian64(p, static_cast<uint64_t>(timestamp));
+  StoreBigEndian32(p + 8, static_cast<uint32_t>(relative));
+  file_.Commit();
   return absl::OkStatus();
 }
 
 TimeIndex::Entry TimeIndex::Lookup(int64_t target) const {
-  auto it = std::upper_bound(entries_.begin(), entries_.end(), target,
-                             [](int64_t t, const Entry& e) { return t < e.timestamp; });
-  if (it == entries_.begin()) return {-1, base_offset_};
-  return *(it - 1);
+  size_t lo = 0;
+  size_t hi = size();
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (entry(mid).timestamp <= target) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo == 0) return {-1, base_offset_};
+  return entry(lo - 1);
 }
 
 }  // namespace runnel::storage

@@ -63,9 +63,17 @@ TEST(BuildConfigTest, DefaultsMatchKafka) {
   EXPECT_EQ(cfg.default_replication_factor, 1);
   EXPECT_TRUE(cfg.auto_create_topics_enable);
   EXPECT_TRUE(cfg.delete_topic_enable);
-  EXPECT_EQ(cfg.log_segment_bytes, 1073741824);
-  EXPECT_EQ(cfg.log_index_interval_bytes, 4096);
-  EXPECT_EQ(cfg.log_index_size_max_bytes, 10485760);
+  EXPECT_EQ(cfg.log_defaults.segment_bytes, 1073741824);
+  EXPECT_EQ(cfg.log_defaults.index_interval_bytes, 4096);
+  EXPECT_EQ(cfg.log_defaults.segment_index_bytes, 10485760);
+  EXPECT_EQ(cfg.log_defaults.segment_ms, 7 * 24 * 3600 * 1000LL);
+  EXPECT_EQ(cfg.log_defaults.retention_ms, 7 * 24 * 3600 * 1000LL);
+  EXPECT_EQ(cfg.log_defaults.retention_bytes, storage::kNoLimit);
+  EXPECT_TRUE(cfg.log_defaults.delete_policy);
+  EXPECT_FALSE(cfg.log_defaults.compact_policy);
+  EXPECT_EQ(cfg.log_defaults.flush_messages, storage::kNoLimit);
+  EXPECT_EQ(cfg.log_defaults.flush_ms, storage::kNoLimit);
+  EXPECT_FALSE(cfg.log_fsync_before_ack);
   EXPECT_EQ(cfg.message_max_bytes, 1048588);
   EXPECT_EQ(cfg.socket_request_max_bytes, 104857600);
   EXPECT_EQ(cfg.cluster_id, "");
@@ -142,9 +150,9 @@ TEST(BuildConfigTest, ReadsEveryField) {
   EXPECT_EQ(cfg.default_replication_factor, 3);
   EXPECT_FALSE(cfg.auto_create_topics_enable);
   EXPECT_FALSE(cfg.delete_topic_enable);
-  EXPECT_EQ(cfg.log_segment_bytes, 1048576);
-  EXPECT_EQ(cfg.log_index_interval_bytes, 0);
-  EXPECT_EQ(cfg.log_index_size_max_bytes, 4);
+  EXPECT_EQ(cfg.log_defaults.segment_bytes, 1048576);
+  EXPECT_EQ(cfg.log_defaults.index_interval_bytes, 0);
+  EXPECT_EQ(cfg.log_defaults.segment_index_bytes, 4);
   EXPECT_EQ(cfg.message_max_bytes, 0);
   EXPECT_EQ(cfg.socket_request_max_bytes, 2147483647);
   EXPECT_THAT(cfg.log_dirs, ElementsAre("/data/a", "/data/b", "/data/c"));
@@ -177,6 +185,37 @@ TEST(BuildConfigTest, MalformedValuesNameTheKey) {
   EXPECT_EQ(Error({{"default.replication.factor", "40000"}}),
             "Invalid value 40000 for configuration default.replication.factor: Not a number of "
             "type SHORT");
+}
+
+TEST(BuildConfigTest, LogSettingsTakeKafkasUnitsAndPrecedence) {
+  BrokerConfig cfg = Build({{"log.retention.hours", "1"},
+                            {"log.retention.minutes", "2"},
+                            {"log.roll.hours", "3"},
+                            {"log.retention.bytes", "1000"},
+                            {"log.cleanup.policy", "compact, delete"},
+                            {"log.cleaner.min.cleanable.ratio", "0.25"},
+                            {"log.flush.interval.messages", "10"},
+                            {"log.flush.scheduler.interval.ms", "500"},
+                            {"log.fsync.before.ack", "true"}});
+  EXPECT_EQ(cfg.log_defaults.retention_ms, 2 * 60 * 1000);  // minutes beat hours
+  EXPECT_EQ(cfg.log_defaults.segment_ms, 3 * 3600 * 1000);
+  EXPECT_EQ(cfg.log_defaults.retention_bytes, 1000);
+  EXPECT_TRUE(cfg.log_defaults.compact_policy);
+  EXPECT_TRUE(cfg.log_defaults.delete_policy);
+  EXPECT_EQ(cfg.log_defaults.min_cleanable_dirty_ratio, 0.25);
+  EXPECT_EQ(cfg.log_defaults.flush_messages, 10);
+  EXPECT_EQ(cfg.log_defaults.flush_ms, 500);  // log.flush.interval.ms falls back to it
+  EXPECT_TRUE(cfg.log_fsync_before_ack);
+
+  cfg = Build({{"log.retention.ms", "-1"}, {"log.retention.hours", "1"}, {"log.roll.ms", "9"}});
+  EXPECT_EQ(cfg.log_defaults.retention_ms, storage::kNoLimit);  // ms wins; -1 is no limit
+  EXPECT_EQ(cfg.log_defaults.segment_ms, 9);
+  EXPECT_EQ(Error({{"log.cleaner.min.cleanable.ratio", "1.5"}}),
+            "Invalid value 1.5 for configuration log.cleaner.min.cleanable.ratio: Value must be "
+            "no more than 1");
+  EXPECT_EQ(Error({{"log.cleanup.policy", "compact,shred"}}),
+            "Invalid value shred for configuration log.cleanup.policy: String must be one of: "
+            "compact, delete");
 }
 
 TEST(BuildConfigTest, RangesAsKafkaDeclaresThem) {
