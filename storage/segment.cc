@@ -309,6 +309,7 @@ absl::Status Segment::Append(const char* data, size_t size,
   }
   dirty_ = true;
   log_dirty_ = true;
+  indexes_final_ = false;
   if (size_ == 0) first_batch_timestamp_ = batches.front().max_timestamp;
 
   absl::Status index_status;
@@ -474,6 +475,7 @@ absl::Status Segment::OnBecomeInactive() {
   status.Update(offset_index_->Trim());
   status.Update(time_index_->Trim());
   if (offset_index_->file_bytes() + time_index_->file_bytes() != lengths) dirty_ = true;
+  indexes_final_ = status.ok();
   return status;
 }
 
@@ -484,6 +486,7 @@ absl::Status Segment::Flush() {
     if (absl::Status s = log_->Sync(); !s.ok()) return s;
     log_dirty_ = false;
   }
+  if (!indexes_final_) return absl::OkStatus();
   if (absl::Status s = offset_index_->Sync(); !s.ok()) return s;
   if (absl::Status s = time_index_->Sync(); !s.ok()) return s;
   dirty_ = false;

@@ -142,7 +142,10 @@ class Segment {
   // entries, as Kafka does. Appending afterwards is allowed (the indexes grow again).
   absl::Status OnBecomeInactive();
   // Makes what was written since the last Flush durable: fsyncs the .log if it was
-  // written or truncated, and each index that changed (msync, or fsync after a resize).
+  // written or truncated; the indexes (msync, or fsync after a resize) only once
+  // OnBecomeInactive has finished them. An active segment's indexes need no fsync: it
+  // is always recovered (indexes rebuilt) after an unclean stop, so a flush on the
+  // produce path costs one fsync.
   absl::Status Flush();
   // OnBecomeInactive(), Flush(), then releases the mappings and the .log descriptor.
   // Afterwards only the accessors work (reads and appends fail with
@@ -190,8 +193,9 @@ class Segment {
   int64_t created_ms_;
   // The first batch's MaxTimestamp, once known (set by the first append, or read).
   mutable std::optional<int64_t> first_batch_timestamp_;
-  bool dirty_ = false;      // anything to fsync
-  bool log_dirty_ = false;  // the .log itself (index-only changes do not fsync it)
+  bool dirty_ = false;          // anything to fsync
+  bool log_dirty_ = false;      // the .log itself (index-only changes do not fsync it)
+  bool indexes_final_ = false;  // OnBecomeInactive ran and nothing was appended since
 };
 
 }  // namespace runnel::storage
