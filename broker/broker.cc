@@ -169,7 +169,7 @@ std::pair<ErrorCode, int64_t> Broker::DeleteRecords(const std::string& topic, in
   if (logs_->offline()) return {ErrorCode::kKafkaStorageError, -1};
   // Kafka's Partition.deleteRecordsOnLeader: only logs with the delete policy; -1 is the
   // high watermark; nothing below 0 or beyond the high watermark.
-  if (!ResolveLogConfig(config_, logs_->FindTopic(topic)->configs).delete_policy) {
+  if (!log->config().delete_policy) {
     return {ErrorCode::kPolicyViolation, -1};
   }
   if (offset == -1) offset = log->log_end_offset();

@@ -87,7 +87,9 @@ void HandleProduce(RequestContext& ctx) {
 
   ProduceResponse response;
   bool any_error = false;
-  std::vector<StorageTasks::Partition> appended;
+  bool any_appended = false;
+  const bool fsync_before_ack = request.acks == -1 && broker.config().log_fsync_before_ack;
+  std::vector<StorageTasks::Partition> to_flush;  // only with fsync_before_ack
   for (const auto& topic : request.topic_data) {
     auto& topic_response = response.responses.emplace_back();
     topic_response.name = topic.name;
@@ -101,16 +103,18 @@ void HandleProduce(RequestContext& ctx) {
         out.base_offset = -1;
       }
       any_error |= out.error_code != 0;
-      if (out.error_code == 0) appended.emplace_back(topic.name, partition.index);
+      if (out.error_code != 0) continue;
+      any_appended = true;
+      if (fsync_before_ack) to_flush.emplace_back(topic.name, partition.index);
     }
   }
-  if (!appended.empty()) broker.NotifyAppend();
+  if (any_appended) broker.NotifyAppend();
   if (request.acks == 0) {
     any_error ? ctx.Close() : ctx.NoResponse();
-  } else if (request.acks == -1 && broker.config().log_fsync_before_ack && !appended.empty()) {
+  } else if (!to_flush.empty()) {
     auto shared = std::make_shared<RequestContext>(std::move(ctx));
     broker.storage_tasks().FlushThen(
-        appended, [shared, response = std::move(response)](const absl::Status& flushed) mutable {
+        to_flush, [shared, response = std::move(response)](const absl::Status& flushed) mutable {
           // Not durable, so not acknowledged: the client retries.
           for (auto& topic : response.responses) {
             for (auto& p : topic.partition_responses) {

@@ -70,24 +70,24 @@ void StorageTasks::Arm(Periodic* task) {
   });
 }
 
-void StorageTasks::CheckRetention(int64_t now_ms) {
+void StorageTasks::ForEachLogUntilError(
+    const std::function<absl::Status(storage::PartitionLog&)>& fn) {
   storage::LogManager& logs = broker_->logs();
   if (logs.offline()) return;
   absl::Status status;
   logs.ForEachPartition([&](const std::string&, int32_t, storage::PartitionLog& log) {
-    if (status.ok()) status = log.DeleteExpiredSegments(now_ms).status();
+    if (status.ok()) status = fn(log);
   });
   if (!status.ok()) broker_->ReportStorageError(status);
 }
 
+void StorageTasks::CheckRetention(int64_t now_ms) {
+  ForEachLogUntilError(
+      [now_ms](storage::PartitionLog& log) { return log.DeleteExpiredSegments(now_ms).status(); });
+}
+
 void StorageTasks::CheckFlushes(int64_t now_ms) {
-  storage::LogManager& logs = broker_->logs();
-  if (logs.offline()) return;
-  absl::Status status;
-  logs.ForEachPartition([&](const std::string&, int32_t, storage::PartitionLog& log) {
-    if (status.ok()) status = log.MaybeFlush(now_ms);
-  });
-  if (!status.ok()) broker_->ReportStorageError(status);
+  ForEachLogUntilError([now_ms](storage::PartitionLog& log) { return log.MaybeFlush(now_ms); });
 }
 
 void StorageTasks::CleanLogs(int64_t now_ms) {

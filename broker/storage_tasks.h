@@ -28,6 +28,7 @@
 
 #include "absl/status/status.h"
 #include "asio.hpp"
+#include "storage/partition_log.h"
 
 namespace runnel::broker {
 
@@ -62,6 +63,8 @@ class StorageTasks {
   // Runs fn every interval_ms (not at all for storage::kNoLimit).
   void Every(int64_t interval_ms, std::function<void()> fn);
   void Arm(Periodic* task);
+  // Runs fn on each topic log until one fails; a failure takes the log dir offline.
+  void ForEachLogUntilError(const std::function<absl::Status(storage::PartitionLog&)>& fn);
   void FlushQueued();
 
   Broker* broker_;

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "protocol/wire.h"
 
 namespace runnel::protocol {
 namespace {
@@ -150,32 +151,18 @@ constexpr char kXerialMagic[8] = {'\x82', 'S', 'N', 'A', 'P', 'P', 'Y', '\0'};
 constexpr size_t kXerialHeaderSize = 16;        // magic, int32 version, int32 compatible version
 constexpr size_t kXerialBlockSize = 32 * 1024;  // snappy-java's default
 
-void PutBigEndian32(char* p, uint32_t v) {
-  p[0] = static_cast<char>(v >> 24);
-  p[1] = static_cast<char>(v >> 16);
-  p[2] = static_cast<char>(v >> 8);
-  p[3] = static_cast<char>(v);
-}
-
-uint32_t GetBigEndian32(const char* p) {
-  return static_cast<uint32_t>(static_cast<uint8_t>(p[0])) << 24 |
-         static_cast<uint32_t>(static_cast<uint8_t>(p[1])) << 16 |
-         static_cast<uint32_t>(static_cast<uint8_t>(p[2])) << 8 |
-         static_cast<uint32_t>(static_cast<uint8_t>(p[3]));
-}
-
 std::string SnappyCompress(std::string_view input) {
   std::string out(kXerialHeaderSize, '\0');
   std::memcpy(out.data(), kXerialMagic, sizeof(kXerialMagic));
-  PutBigEndian32(out.data() + 8, 1);
-  PutBigEndian32(out.data() + 12, 1);
+  PutBigEndian(out.data() + 8, 1, 4);
+  PutBigEndian(out.data() + 12, 1, 4);
   for (size_t pos = 0; pos < input.size(); pos += kXerialBlockSize) {
     size_t n = std::min(kXerialBlockSize, input.size() - pos);
     size_t at = out.size();
     out.resize(at + 4 + snappy::MaxCompressedLength(n));
     size_t written = 0;
     snappy::RawCompress(input.data() + pos, n, out.data() + at + 4, &written);
-    PutBigEndian32(out.data() + at, static_cast<uint32_t>(written));
+    PutBigEndian(out.data() + at, static_cast<uint32_t>(written), 4);
     out.resize(at + 4 + written);
   }
   return out;
@@ -214,7 +201,7 @@ absl::StatusOr<std::string> SnappyDecompress(std::string_view input, size_t max_
   std::string_view rest = input.substr(kXerialHeaderSize);
   while (!rest.empty()) {
     if (rest.size() < 4) return absl::DataLossError("truncated xerial snappy block length");
-    uint32_t len = GetBigEndian32(rest.data());
+    uint32_t len = static_cast<uint32_t>(GetBigEndian(rest.data(), 4));
     rest.remove_prefix(4);
     if (len > rest.size()) return absl::DataLossError("truncated xerial snappy block");
     absl::Status s = SnappyRawAppend(rest.substr(0, len), max_output, &out);

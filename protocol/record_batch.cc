@@ -30,16 +30,6 @@ constexpr int16_t kLogAppendTimeFlag = 0x8;
 constexpr int16_t kTransactionalFlag = 0x10;
 constexpr int16_t kControlFlag = 0x20;
 
-void PutFixed(char* p, uint64_t v, size_t n) {
-  for (size_t i = 0; i < n; ++i) p[i] = static_cast<char>(v >> (8 * (n - 1 - i)));
-}
-
-uint64_t GetFixed(const char* p, size_t n) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-
 // Two's complement addition: hostile deltas must not be signed overflow (UB).
 int64_t WrapAdd(int64_t a, int64_t b) {
   return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
@@ -50,7 +40,7 @@ int64_t WrapSub(int64_t a, int64_t b) {
 }
 
 void WriteCrc(char* batch, size_t size) {
-  PutFixed(batch + kCrcOffset, Crc32c(batch + kAttributesOffset, size - kAttributesOffset), 4);
+  PutBigEndian(batch + kCrcOffset, Crc32c(batch + kAttributesOffset, size - kAttributesOffset), 4);
 }
 
 // Parses one record at r into *rec (reusing its headers vector). Mirrors Kafka's
@@ -246,18 +236,18 @@ bool BatchIterator::Next(std::string_view* batch, BatchHeader* header) {
 }
 
 void SetBaseOffset(char* batch, int64_t base_offset) {
-  PutFixed(batch, static_cast<uint64_t>(base_offset), 8);
+  PutBigEndian(batch, static_cast<uint64_t>(base_offset), 8);
 }
 
 void SetPartitionLeaderEpoch(char* batch, int32_t epoch) {
-  PutFixed(batch + kLeaderEpochOffset, static_cast<uint32_t>(epoch), 4);
+  PutBigEndian(batch + kLeaderEpochOffset, static_cast<uint32_t>(epoch), 4);
 }
 
 void SetLogAppendTime(char* batch, size_t size, int64_t timestamp) {
   if (size < kBatchHeaderSize) return;
-  uint16_t attributes = static_cast<uint16_t>(GetFixed(batch + kAttributesOffset, 2));
-  PutFixed(batch + kAttributesOffset, attributes | kLogAppendTimeFlag, 2);
-  PutFixed(batch + kMaxTimestampOffset, static_cast<uint64_t>(timestamp), 8);
+  uint16_t attributes = static_cast<uint16_t>(GetBigEndian(batch + kAttributesOffset, 2));
+  PutBigEndian(batch + kAttributesOffset, attributes | kLogAppendTimeFlag, 2);
+  PutBigEndian(batch + kMaxTimestampOffset, static_cast<uint64_t>(timestamp), 8);
   WriteCrc(batch, size);
 }
 
@@ -331,25 +321,37 @@ std::string BuildBatch(const std::vector<RecordToAdd>& records, const BatchOptio
     }
   }
 
-  int16_t attributes = static_cast<int16_t>(static_cast<int16_t>(codec) & kCodecMask);
-  if (options.transactional) attributes |= kTransactionalFlag;
-  if (options.control) attributes |= kControlFlag;
-  char* p = out.data();
-  PutFixed(p, static_cast<uint64_t>(options.base_offset), 8);
-  PutFixed(p + kBatchLengthOffset, out.size() - kBatchLogOverhead, 4);
-  PutFixed(p + kLeaderEpochOffset, static_cast<uint32_t>(-1), 4);
-  p[kMagicOffset] = static_cast<char>(kMagicV2);
-  PutFixed(p + kAttributesOffset, static_cast<uint16_t>(attributes), 2);
-  int32_t last_offset_delta = static_cast<int32_t>(records.size()) - 1;
-  PutFixed(p + kLastOffsetDeltaOffset, static_cast<uint32_t>(last_offset_delta), 4);
-  PutFixed(p + kBaseTimestampOffset, static_cast<uint64_t>(base_timestamp), 8);
-  PutFixed(p + kMaxTimestampOffset, static_cast<uint64_t>(max_timestamp), 8);
-  PutFixed(p + kProducerIdOffset, static_cast<uint64_t>(options.producer_id), 8);
-  PutFixed(p + kProducerEpochOffset, static_cast<uint16_t>(options.producer_epoch), 2);
-  PutFixed(p + kBaseSequenceOffset, static_cast<uint32_t>(options.base_sequence), 4);
-  PutFixed(p + kRecordsCountOffset, records.size(), 4);
-  WriteCrc(p, out.size());
+  BatchHeader h;
+  h.base_offset = options.base_offset;
+  h.attributes = static_cast<int16_t>(static_cast<int16_t>(codec) & kCodecMask);
+  if (options.transactional) h.attributes |= kTransactionalFlag;
+  if (options.control) h.attributes |= kControlFlag;
+  h.last_offset_delta = static_cast<int32_t>(records.size()) - 1;
+  h.base_timestamp = base_timestamp;
+  h.max_timestamp = max_timestamp;
+  h.producer_id = options.producer_id;
+  h.producer_epoch = options.producer_epoch;
+  h.base_sequence = options.base_sequence;
+  h.record_count = static_cast<int32_t>(records.size());
+  WriteBatchHeader(h, &out);
   return out;
+}
+
+void WriteBatchHeader(const BatchHeader& h, std::string* batch) {
+  char* p = batch->data();
+  PutBigEndian(p, static_cast<uint64_t>(h.base_offset), 8);
+  PutBigEndian(p + kBatchLengthOffset, batch->size() - kBatchLogOverhead, 4);
+  PutBigEndian(p + kLeaderEpochOffset, static_cast<uint32_t>(h.partition_leader_epoch), 4);
+  p[kMagicOffset] = static_cast<char>(kMagicV2);
+  PutBigEndian(p + kAttributesOffset, static_cast<uint16_t>(h.attributes), 2);
+  PutBigEndian(p + kLastOffsetDeltaOffset, static_cast<uint32_t>(h.last_offset_delta), 4);
+  PutBigEndian(p + kBaseTimestampOffset, static_cast<uint64_t>(h.base_timestamp), 8);
+  PutBigEndian(p + kMaxTimestampOffset, static_cast<uint64_t>(h.max_timestamp), 8);
+  PutBigEndian(p + kProducerIdOffset, static_cast<uint64_t>(h.producer_id), 8);
+  PutBigEndian(p + kProducerEpochOffset, static_cast<uint16_t>(h.producer_epoch), 2);
+  PutBigEndian(p + kBaseSequenceOffset, static_cast<uint32_t>(h.base_sequence), 4);
+  PutBigEndian(p + kRecordsCountOffset, static_cast<uint32_t>(h.record_count), 4);
+  WriteCrc(p, batch->size());
 }
 
 }  // namespace runnel::protocol

@@ -61,6 +61,11 @@ struct BatchHeader {
   size_t total_size() const { return kBatchLogOverhead + static_cast<size_t>(batch_length); }
 };
 
+// Writes `h` as the 61-byte header at the start of *batch, whose records must already
+// follow it: BatchLength from the batch's size, magic 2, then the CRC-32C over the rest
+// (h.batch_length, h.magic and h.crc are ignored).
+void WriteBatchHeader(const BatchHeader& h, std::string* batch);
+
 // Reads the 61-byte header at the start of `data`. Checks only that the bytes are
 // there, that BatchLength covers the header, and that magic is 2; no CRC check.
 absl::StatusOr<BatchHeader> ParseBatchHeader(std::string_view data);

@@ -20,6 +20,17 @@
 
 namespace runnel::protocol {
 
+// Fixed-width big-endian integers of n <= 8 bytes at p, as Kafka's formats store them
+// outside the Reader/Writer streams (batch headers patched in place, index entries).
+inline void PutBigEndian(char* p, uint64_t v, size_t n) {
+  for (size_t i = 0; i < n; ++i) p[i] = static_cast<char>(v >> (8 * (n - 1 - i)));
+}
+inline uint64_t GetBigEndian(const char* p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
 struct Uuid {
   std::array<uint8_t, 16> bytes{};
   bool operator==(const Uuid&) const = default;

@@ -51,33 +51,6 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
   return r;
 }
 
-void PutFixed(char* p, uint64_t v, size_t n) {
-  for (size_t i = 0; i < n; ++i) p[i] = static_cast<char>(v >> (8 * (n - 1 - i)));
-}
-
-// Writes the 61-byte header of `h` at the start of `batch` (whose size gives BatchLength)
-// and the CRC-32C over attributes..end. What protocol/ would offer as
-// "BuildBatchWithHeader(header, records)".
-void FinishBatch(const BatchHeader& h, std::string* batch) {
-  char* p = batch->data();
-  PutFixed(p, static_cast<uint64_t>(h.base_offset), 8);
-  PutFixed(p + 8, batch->size() - protocol::kBatchLogOverhead, 4);
-  PutFixed(p + 12, static_cast<uint32_t>(h.partition_leader_epoch), 4);
-  p[protocol::kMagicOffset] = static_cast<char>(protocol::kMagicV2);
-  PutFixed(p + 21, static_cast<uint16_t>(h.attributes), 2);
-  PutFixed(p + 23, static_cast<uint32_t>(h.last_offset_delta), 4);
-  PutFixed(p + 27, static_cast<uint64_t>(h.base_timestamp), 8);
-  PutFixed(p + 35, static_cast<uint64_t>(h.max_timestamp), 8);
-  PutFixed(p + 43, static_cast<uint64_t>(h.producer_id), 8);
-  PutFixed(p + 51, static_cast<uint16_t>(h.producer_epoch), 2);
-  PutFixed(p + 53, static_cast<uint32_t>(h.base_sequence), 4);
-  PutFixed(p + 57, static_cast<uint32_t>(h.record_count), 4);
-  PutFixed(p + protocol::kCrcOffset,
-           protocol::Crc32c(p + protocol::kAttributesOffset,
-                            batch->size() - protocol::kAttributesOffset),
-           4);
-}
-
 void WriteNullable(protocol::Writer& w, const std::optional<std::string_view>& s) {
   if (!s) {
     w.Varint(-1);
@@ -134,7 +107,7 @@ absl::StatusOr<std::string> RebuildBatch(const BatchHeader& h,
     batch.resize(kBatchHeaderSize);
     batch += *packed;
   }
-  FinishBatch(out, &batch);
+  protocol::WriteBatchHeader(out, &batch);
   return batch;
 }
 
@@ -147,7 +120,7 @@ std::string EmptyBatch(const BatchHeader& h) {
   out.base_timestamp = -1;
   out.record_count = 0;
   std::string batch(kBatchHeaderSize, '\0');
-  FinishBatch(out, &batch);
+  protocol::WriteBatchHeader(out, &batch);
   return batch;
 }
 

@@ -11,13 +11,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "protocol/wire.h"
 #include "storage/file.h"
 
 namespace runnel::storage {
 namespace {
-
-using index_internal::LoadBigEndian32;
-using index_internal::StoreBigEndian32;
 
 // An open(2)ed descriptor, closed on scope exit.
 class ScopedFd {
@@ -203,7 +201,8 @@ void OffsetIndex::set_max_index_bytes(int32_t bytes) { max_entries_ = MaxEntries
 
 OffsetIndex::Entry OffsetIndex::entry(size_t i) const {
   const char* p = file_.slot(i);
-  return {base_offset_ + static_cast<int32_t>(LoadBigEndian32(p)), LoadBigEndian32(p + 4)};
+  return {base_offset_ + static_cast<int32_t>(protocol::GetBigEndian(p, 4)),
+          protocol::GetBigEndian(p + 4, 4)};
 }
 
 OffsetIndex::Entry OffsetIndex::last_entry() const {
@@ -264,8 +263,8 @@ absl::Status OffsetIndex::Append(int64_t offset, uint64_t position) {
     if (absl::Status s = file_.Resize(max_entries_ * kEntrySize); !s.ok()) return s;
   }
   char* p = file_.next_slot();
-  StoreBigEndian32(p, static_cast<uint32_t>(relative));
-  StoreBigEndian32(p + 4, static_cast<uint32_t>(position));
+  protocol::PutBigEndian(p, static_cast<uint32_t>(relative), 4);
+  protocol::PutBigEndian(p + 4, static_cast<uint32_t>(position), 4);
   file_.Commit();
   return absl::OkStatus();
 }

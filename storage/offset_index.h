@@ -30,27 +30,6 @@
 
 namespace runnel::storage {
 
-namespace index_internal {
-
-inline uint32_t LoadBigEndian32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-inline uint64_t LoadBigEndian64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-inline void StoreBigEndian32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (24 - 8 * i));
-}
-inline void StoreBigEndian64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (56 - 8 * i));
-}
-
-}  // namespace index_internal
-
 // A file of `entry_size`-byte slots, mapped read-write and shared; the first entries()
 // slots are valid. The mapping may be longer than the valid entries (preallocation) and
 // is absent when the file is empty. Holds no file descriptor between calls.

@@ -5,13 +5,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "protocol/wire.h"
 
 namespace runnel::storage {
-
-using index_internal::LoadBigEndian32;
-using index_internal::LoadBigEndian64;
-using index_internal::StoreBigEndian32;
-using index_internal::StoreBigEndian64;
 
 absl::StatusOr<std::unique_ptr<TimeIndex>> TimeIndex::Create(const std::filesystem::path& path,
                                                              int64_t base_offset,
@@ -44,8 +40,8 @@ void TimeIndex::set_max_index_bytes(int32_t bytes) { max_entries_ = MaxEntriesFo
 
 TimeIndex::Entry TimeIndex::entry(size_t i) const {
   const char* p = file_.slot(i);
-  return {static_cast<int64_t>(LoadBigEndian64(p)),
-          base_offset_ + static_cast<int32_t>(LoadBigEndian32(p + 8))};
+  return {static_cast<int64_t>(protocol::GetBigEndian(p, 8)),
+          base_offset_ + static_cast<int32_t>(protocol::GetBigEndian(p + 8, 4))};
 }
 
 TimeIndex::Entry TimeIndex::last_entry() const {
@@ -90,8 +86,8 @@ absl::Status TimeIndex::MaybeAppend(int64_t timestamp, int64_t offset, bool skip
     if (absl::Status s = file_.Resize(slots * kEntrySize); !s.ok()) return s;
   }
   char* p = file_.next_slot();
-  StoreBigEndian64(p, static_cast<uint64_t>(timestamp));
-  StoreBigEndian32(p + 8, static_cast<uint32_t>(relative));
+  protocol::PutBigEndian(p, static_cast<uint64_t>(timestamp), 8);
+  protocol::PutBigEndian(p + 8, static_cast<uint32_t>(relative), 4);
   file_.Commit();
   return absl::OkStatus();
 }
