@@ -10,7 +10,7 @@ packages=(
   libasio-dev libabsl-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libisal-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev librdkafka-dev kcat
-  python3-kafka python3-confluent-kafka jq
+  python3-kafka python3-confluent-kafka jq strace
 )
 
 missing=()

@@ -9,6 +9,7 @@
 #include "broker/log.h"
 #include "broker/properties.h"
 #include "broker/topic_config.h"
+#include "storage/file.h"
 
 namespace runnel::broker {
 namespace {
@@ -25,26 +26,37 @@ std::string RandomBase64Uuid() {
 }
 
 // meta.properties as KRaft brokers write it; keeps cluster.id stable across restarts.
-absl::StatusOr<std::string> LoadOrCreateClusterId(const std::filesystem::path& dir,
-                                                  const BrokerConfig& config) {
-  std::filesystem::path path = dir / "meta.properties";
-  if (std::filesystem::exists(path)) {
-    auto props = ReadPropertiesFile(path.string());
-    if (!props.ok()) return props.status();
-    if (auto it = props->find("cluster.id"); it != props->end()) return it->second;
+// A new file is written without fsync (*created is set): Broker::SyncMetaProperties makes it
+// durable off the start-up path.
+absl::StatusOr<std::string> LoadOrCreateClusterId(const std::filesystem::path& path,
+                                                  const BrokerConfig& config, bool* created) {
+  // Through storage/file.h, so that with log.in.memory it lives in memory too.
+  if (absl::StatusOr<std::string> text = storage::ReadFileToString(path); text.ok()) {
+    auto props = ParseProperties(*text);
+    if (!props.ok()) {
+      return absl::InvalidArgumentError(path.string() + ": " +
+                                        std::string(props.status().message()));
+    }
+    if (auto it = props->find("cluster.id"); it != props->end()) {
+      // As Kafka's MetaPropertiesEnsemble.verify: the data belong to one cluster.
+      if (!config.cluster_id.empty() && config.cluster_id != it->second) {
+        return absl::FailedPreconditionError(absl::StrCat("Invalid cluster.id in: ", path.string(),
+                                                          ". Expected ", config.cluster_id,
+                                                          ", but read ", it->second));
+      }
+      return it->second;
+    }
+  } else if (!absl::IsNotFound(text.status())) {
+    return text.status();
   }
   std::string cluster_id = config.cluster_id.empty() ? RandomBase64Uuid() : config.cluster_id;
-  std::string tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << "#\n#Written by Runnel\ncluster.id=" << cluster_id
-        << "\ndirectory.id=" << RandomBase64Uuid() << "\nnode.id=" << config.node_id
-        << "\nversion=1\n";
-    if (!out) return absl::InternalError("cannot write " + tmp);
+  std::string contents = absl::StrCat("#\n#Written by Runnel\ncluster.id=", cluster_id,
+                                      "\ndirectory.id=", RandomBase64Uuid(),
+                                      "\nnode.id=", config.node_id, "\nversion=1\n");
+  if (absl::Status s = storage::WriteFileAtomically(path, contents, /*sync=*/false); !s.ok()) {
+    return absl::InternalError("cannot write " + path.string() + ": " + std::string(s.message()));
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError("cannot write " + path.string() + ": " + ec.message());
+  *created = true;
   return cluster_id;
 }
 
@@ -72,12 +84,22 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config,
   std::unique_ptr<Broker> broker(new Broker(config, io));
   if (config.log_dirs.empty()) return absl::InvalidArgumentError("log.dirs is empty");
   std::filesystem::path dir = config.log_dirs.front();
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return absl::InternalError("cannot create log dir " + dir.string() + ": " + ec.message());
-  auto cluster_id = LoadOrCreateClusterId(dir, config);
+  if (config.log_in_memory) {
+    // Before anything is opened: every file from here on is a memfd (storage/file.h).
+    storage::UseMemoryFileSystem();
+    LogInfo("log.in.memory=true: data are kept in memory only (nothing under ", dir.string(),
+            "), and lost when the broker exits");
+  }
+  if (absl::Status s = storage::CreateDirectories(dir); !s.ok()) {
+    return absl::InternalError("cannot create log dir " + dir.string() + ": " +
+                               std::string(s.message()));
+  }
+  bool meta_created = false;
+  auto cluster_id = LoadOrCreateClusterId(dir / "meta.properties", config, &meta_created);
   if (!cluster_id.ok()) return cluster_id.status();
   broker->cluster_id_ = *cluster_id;
+  if (meta_created) broker->SyncMetaPropertiesLater(dir / "meta.properties");
+  if (absl::Status s = broker->LoadDynamicConfigs(dir); !s.ok()) return s;
   const BrokerConfig* cfg = &broker->config_;
   auto logs = storage::LogManager::Open(dir, [cfg](const std::map<std::string, std::string>& c) {
     return ResolveLogConfig(*cfg, c);
@@ -86,9 +108,18 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config,
   broker->logs_ = std::move(*logs);
   broker->groups_ = std::make_unique<GroupCoordinator>(
       io, GroupCoordinatorConfig::FromProperties(config.properties), dir);
-  if (absl::Status s = broker->groups_->Load(); !s.ok()) return s;
+  if (absl::Status s = broker->groups_->Load(broker->logs_->opened_after_clean_shutdown());
+      !s.ok()) {
+    return s;
+  }
   broker->storage_tasks_ = std::make_unique<StorageTasks>(broker.get(), io);
   broker->storage_tasks_->Start();
+  // Clients connecting at once are answered first; the deferred logs follow.
+  broker->deferred_open_timer_ =
+      std::make_unique<asio::steady_timer>(*io, std::chrono::milliseconds(50));
+  broker->deferred_open_timer_->async_wait([b = broker.get()](asio::error_code ec) {
+    if (!ec) b->OpenDeferredLogs();
+  });
   return broker;
 }
 
@@ -124,6 +155,7 @@ TopicResult Broker::CreateTopic(const std::string& name, int32_t partitions,
   if (validate_only) return {};
   auto topic = logs_->CreateTopic(name, partitions, configs);
   if (!topic.ok()) return {ErrorCode::kKafkaStorageError, std::string(topic.status().message())};
+  LogDebug("Created topic ", name, " with ", partitions, " partition(s)");
   return {ErrorCode::kNone, "", *topic};
 }
 
@@ -137,6 +169,7 @@ TopicResult Broker::DeleteTopic(const std::string& name) {
   if (absl::Status s = logs_->DeleteTopic(name); !s.ok()) {
     return {ErrorCode::kKafkaStorageError, std::string(s.message())};
   }
+  LogDebug("Deleted topic ", name);
   return {};
 }
 
@@ -158,6 +191,7 @@ TopicResult Broker::CreatePartitions(const std::string& name, int32_t count, boo
   if (absl::Status s = logs_->AddPartitions(name, count); !s.ok()) {
     return {ErrorCode::kKafkaStorageError, std::string(s.message())};
   }
+  LogDebug("Increased the partitions of topic ", name, " to ", count);
   return {ErrorCode::kNone, "", logs_->FindTopic(name)};
 }
 
@@ -193,6 +227,91 @@ int32_t Broker::MaxMessageBytes(const storage::TopicMetadata& topic) const {
   return ResolveMaxMessageBytes(config_, topic.configs);
 }
 
+std::string Broker::TopicNameError(const std::string& name) { return InvalidTopicNameReason(name); }
+
+TopicResult Broker::SetTopicConfigs(const std::string& name,
+                                    const std::map<std::string, std::string>& configs,
+                                    bool validate_only) {
+  // Kafka's ControllerConfigurationValidator, then the existence check.
+  if (name.empty()) return {ErrorCode::kInvalidRequest, "Default topic resources are not allowed."};
+  if (std::string why = InvalidTopicNameReason(name); !why.empty()) {
+    return {ErrorCode::kInvalidTopicException, why};
+  }
+  if (absl::Status s = ValidateTopicConfigs(configs); !s.ok()) {
+    return {ErrorCode::kInvalidConfig, std::string(s.message())};
+  }
+  if (logs_->FindTopic(name) == nullptr) {
+    return {ErrorCode::kUnknownTopicOrPartition, "The topic '" + name + "' does not exist."};
+  }
+  if (validate_only) return {};
+  if (absl::Status s = logs_->SetTopicConfigs(name, configs); !s.ok()) {
+    return {ReportStorageError(s), std::string(s.message())};
+  }
+  LogInfo("Updated the configs of topic ", name);
+  return {ErrorCode::kNone, "", logs_->FindTopic(name)};
+}
+
+TopicResult Broker::SetDynamicBrokerConfigs(bool per_broker,
+                                            std::map<std::string, std::string> configs,
+                                            bool validate_only) {
+  if (absl::Status s = ValidateDynamicBrokerConfigs(configs, per_broker); !s.ok()) {
+    return {ErrorCode::kInvalidRequest, std::string(s.message())};
+  }
+  DynamicBrokerConfigs next = dynamic_;
+  (per_broker ? next.per_broker : next.cluster_defaults) = std::move(configs);
+  // The layers together must still make a valid config.
+  ConfigLayers layers{&static_properties_, &next.cluster_defaults, &next.per_broker};
+  if (auto built = BuildConfig(MergedProperties(layers), nullptr); !built.ok()) {
+    return {ErrorCode::kInvalidRequest, std::string(built.status().message())};
+  }
+  if (validate_only) return {};
+  if (absl::Status s = SaveDynamicConfigs(dynamic_config_dir_, next); !s.ok()) {
+    return {ErrorCode::kUnknownServerError, std::string(s.message())};
+  }
+  dynamic_ = std::move(next);
+  if (absl::Status s = ApplyDynamicConfigs(/*at_startup=*/false); !s.ok()) {
+    return {ErrorCode::kInvalidRequest, std::string(s.message())};
+  }
+  LogInfo("Updated the dynamic ", per_broker ? "broker" : "cluster-default", " configs");
+  return {};
+}
+
+absl::Status Broker::LoadDynamicConfigs(const std::filesystem::path& dir) {
+  static_properties_ = config_.properties;
+  dynamic_config_dir_ = dir;
+  absl::StatusOr<DynamicBrokerConfigs> loaded = runnel::broker::LoadDynamicConfigs(dir);
+  if (!loaded.ok()) return loaded.status();
+  dynamic_ = *std::move(loaded);
+  if (dynamic_.cluster_defaults.empty() && dynamic_.per_broker.empty()) return absl::OkStatus();
+  if (absl::Status s = ApplyDynamicConfigs(/*at_startup=*/true); !s.ok()) {
+    // Kafka skips dynamic configs that no longer validate rather than not start.
+    LogWarn("Ignoring the dynamic broker configs in ", (dir / kDynamicConfigFile).string(), ": ",
+            s.message());
+    dynamic_ = {};
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Broker::ApplyDynamicConfigs(bool at_startup) {
+  absl::StatusOr<BrokerConfig> rebuilt = BuildConfig(MergedProperties(config_layers()), nullptr);
+  if (!rebuilt.ok()) return rebuilt.status();
+  rebuilt->properties = static_properties_;
+  if (!at_startup) {
+    // The server is bound and the storage open: these apply at the next start.
+    rebuilt->node_id = config_.node_id;
+    rebuilt->listeners = config_.listeners;
+    rebuilt->advertised_listeners = config_.advertised_listeners;
+    rebuilt->listener_security_protocol_map = config_.listener_security_protocol_map;
+    rebuilt->log_dirs = config_.log_dirs;
+    rebuilt->log_in_memory = config_.log_in_memory;
+    rebuilt->cluster_id = config_.cluster_id;
+    rebuilt->metrics_listener = config_.metrics_listener;
+  }
+  config_ = *std::move(rebuilt);
+  if (logs_ != nullptr) logs_->ReapplyConfigs();
+  return absl::OkStatus();
+}
+
 void Broker::AddAppendListener(std::shared_ptr<AppendListener> listener) {
   append_listeners_.push_back(std::move(listener));
 }
@@ -209,10 +328,45 @@ void Broker::NotifyAppend() {
   }
 }
 
+void Broker::SyncMetaPropertiesLater(std::filesystem::path path) {
+  // A second after start the first clients are usually served; Close syncs if sooner.
+  meta_properties_unsynced_ = std::move(path);
+  meta_sync_timer_ = std::make_unique<asio::steady_timer>(*io_, std::chrono::seconds(1));
+  meta_sync_timer_->async_wait([this](asio::error_code ec) {
+    if (!ec) SyncMetaProperties();
+  });
+}
+
+void Broker::SyncMetaProperties() {
+  if (meta_properties_unsynced_.empty()) return;
+  absl::Status s = storage::SyncFileAndDir(meta_properties_unsynced_);
+  meta_properties_unsynced_.clear();
+  if (!s.ok()) ReportStorageError(s);
+}
+
+void Broker::OpenDeferredLogs() {
+  // A few logs per turn of the loop, so that requests are served meanwhile; a request
+  // for a log not yet opened opens it on the spot.
+  constexpr size_t kLogsPerTurn = 4;
+  if (logs_->OpenDeferredPartitions(kLogsPerTurn)) {
+    asio::post(*io_, [this] { OpenDeferredLogs(); });
+  } else if (logs_->offline()) {
+    LogError("Error while opening a log in ", logs_->log_dir().string(),
+             "; taking it offline: ", logs_->offline_cause().ToString());
+  }
+}
+
 absl::Status Broker::Close() {
   absl::Status result;
+  SyncMetaProperties();
   if (storage_tasks_) storage_tasks_->Stop();
-  if (groups_) result.Update(groups_->Close());
+  if (groups_) {
+    // The offsets logs are opened without recovery after a clean shutdown, so the marker
+    // LogManager::Close writes must not claim one they did not have.
+    absl::Status s = groups_->Close();
+    if (!s.ok() && logs_) logs_->SetOffline(s);
+    result.Update(s);
+  }
   if (logs_) result.Update(logs_->Close());
   return result;
 }

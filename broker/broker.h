@@ -7,6 +7,7 @@
 #define RUNNEL_BROKER_BROKER_H_
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <list>
 #include <map>
@@ -16,7 +17,10 @@
 #include "absl/status/statusor.h"
 #include "asio.hpp"
 #include "broker/config.h"
+#include "broker/config_catalog.h"
+#include "broker/dynamic_config.h"
 #include "broker/group_coordinator.h"
+#include "broker/metrics.h"
 #include "broker/storage_tasks.h"
 #include "protocol/errors.h"
 #include "storage/log_manager.h"
@@ -61,6 +65,26 @@ class Broker {
   // The effective max.message.bytes of a topic.
   int32_t MaxMessageBytes(const storage::TopicMetadata& topic) const;
 
+  // Dynamic configs (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs). The
+  // layers: static properties, cluster-wide and per-broker dynamic configs.
+  ConfigLayers config_layers() const {
+    return {&static_properties_, &dynamic_.cluster_defaults, &dynamic_.per_broker};
+  }
+  const DynamicBrokerConfigs& dynamic_configs() const { return dynamic_; }
+  // Replaces the cluster-default (per_broker false) or this broker's dynamic layer. An
+  // invalid layer is INVALID_REQUEST with Kafka's message; otherwise, unless
+  // validate_only, it is persisted in the log dir, config() is rebuilt from all layers
+  // and every topic's LogConfig re-resolved.
+  TopicResult SetDynamicBrokerConfigs(bool per_broker, std::map<std::string, std::string> configs,
+                                      bool validate_only);
+  // Replaces a topic's configs: INVALID_CONFIG for a bad config, UNKNOWN_TOPIC_OR_PARTITION
+  // for a missing topic, as Kafka's controller answers.
+  TopicResult SetTopicConfigs(const std::string& name,
+                              const std::map<std::string, std::string>& configs,
+                              bool validate_only);
+  // Kafka's Topic.validate message for an invalid topic name, else "".
+  static std::string TopicNameError(const std::string& name);
+
   // Long-polling fetches register a callback that runs after every append; it
   // returns true when it is finished (answered) and should be dropped.
   using AppendListener = std::function<bool()>;
@@ -68,13 +92,26 @@ class Broker {
   void RemoveAppendListener(const std::shared_ptr<AppendListener>& listener);
   void NotifyAppend();
 
-  void OnConnectionOpened() { ++connections_; }
-  void OnConnectionClosed() { --connections_; }
+  void OnConnectionOpened() {
+    ++connections_;
+    metrics_.OnConnectionOpened();
+  }
+  void OnConnectionClosed() {
+    --connections_;
+    metrics_.OnConnectionClosed();
+  }
+  // Request, network and connection counters, for the metrics endpoint.
+  Metrics& metrics() { return metrics_; }
 
   absl::Status Close();
 
  private:
   Broker(const BrokerConfig& config, asio::io_context* io) : config_(config), io_(io) {}
+  // Opens the logs LogManager deferred (after a clean stop), a few per loop turn.
+  void OpenDeferredLogs();
+  // fsyncs a newly written meta.properties a little after start (or at Close).
+  void SyncMetaPropertiesLater(std::filesystem::path path);
+  void SyncMetaProperties();
 
   BrokerConfig config_;
   asio::io_context* io_;
@@ -82,8 +119,20 @@ class Broker {
   std::unique_ptr<storage::LogManager> logs_;
   std::unique_ptr<GroupCoordinator> groups_;
   std::unique_ptr<StorageTasks> storage_tasks_;
+  // Dynamic configs: loads them from the log dir at startup (at_startup: everything is
+  // rebuilt) and rebuilds config_ from the layers (then listeners and other keys that
+  // cannot change while running keep their values).
+  absl::Status LoadDynamicConfigs(const std::filesystem::path& dir);
+  absl::Status ApplyDynamicConfigs(bool at_startup);
+  std::map<std::string, std::string> static_properties_;
+  DynamicBrokerConfigs dynamic_;
+  std::filesystem::path dynamic_config_dir_;
   std::list<std::shared_ptr<AppendListener>> append_listeners_;
   int64_t connections_ = 0;
+  std::filesystem::path meta_properties_unsynced_;
+  std::unique_ptr<asio::steady_timer> meta_sync_timer_;
+  std::unique_ptr<asio::steady_timer> deferred_open_timer_;
+  Metrics metrics_;
 };
 
 }  // namespace runnel::broker

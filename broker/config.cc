@@ -28,99 +28,134 @@ constexpr absl::string_view kDefaultProtocolMap =
 constexpr absl::string_view kSecurityProtocols = "PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL";
 constexpr absl::string_view kDefaultLogDir = "/tmp/kafka-logs";
 
-// ConfigDef types; the name is what Kafka prints in "Not a number of type INT".
-enum class Type { kBoolean, kString, kShort, kInt, kLong, kDouble, kList };
+using Type = ConfigType;
+using KnownKey = BrokerKey;
 
-struct KnownKey {
-  absl::string_view name;
-  Type type;
-  std::optional<int64_t> min = std::nullopt;  // ConfigDef Range.atLeast
-  absl::string_view valid = {};  // allowed values, ", "-separated (ValidString, ValidList.in)
-};
+constexpr std::optional<int64_t> kAny = std::nullopt;
+constexpr DynamicUpdate kStatic = DynamicUpdate::kReadOnly;
+constexpr DynamicUpdate kCluster = DynamicUpdate::kClusterWide;
+constexpr DynamicUpdate kPerBroker = DynamicUpdate::kPerBroker;
+constexpr const char* kNull = nullptr;
+constexpr const char* kLongMax = "9223372036854775807";
 
-// Every key Runnel knows, sorted by name: the keys it acts on, and the ones Kafka's
-// shipped server.properties and common deployments set, which are type-checked as Kafka
-// declares them and otherwise ignored. Any other key draws an unknown-key warning.
+// Every key Runnel knows, sorted by name: the keys it acts on, the topic-config
+// synonyms, and the ones Kafka's shipped server.properties and common deployments set,
+// which are type-checked as Kafka declares them and otherwise ignored. Any other key
+// draws an unknown-key warning. Columns: name, ConfigDef type, Range.atLeast, allowed
+// values, Kafka 4.x's default (KafkaConfig and the *Configs classes it gathers), and
+// whether it is dynamic (DynamicBrokerConfig.ALL_DYNAMIC_CONFIGS: DynamicLogConfig =
+// ServerTopicConfigSynonyms.TOPIC_CONFIG_SYNONYMS' values, LogCleaner, DynamicThreadPool,
+// SocketServer, DynamicListenerConfig; per broker: PER_BROKER_CONFIGS).
 constexpr KnownKey kKnownKeys[] = {
-    {"advertised.listeners", Type::kList},
-    {"auto.create.topics.enable", Type::kBoolean},
-    {"auto.leader.rebalance.enable", Type::kBoolean},
-    {"broker.id", Type::kInt},
-    {"broker.rack", Type::kString},
-    {"compression.type", Type::kString, std::nullopt,
-     "uncompressed, zstd, lz4, snappy, gzip, producer"},
-    {"connections.max.idle.ms", Type::kLong},
-    {"controller.listener.names", Type::kList},
-    {"controller.quorum.bootstrap.servers", Type::kList},
-    {"controller.quorum.voters", Type::kList},
-    {"default.replication.factor", Type::kInt},
-    {"delete.topic.enable", Type::kBoolean},
-    {"group.initial.rebalance.delay.ms", Type::kInt},
-    {"group.max.session.timeout.ms", Type::kInt},
-    {"group.max.size", Type::kInt, 1},
-    {"group.min.session.timeout.ms", Type::kInt},
-    {"inter.broker.listener.name", Type::kString},
-    {"listener.security.protocol.map", Type::kString},
-    {"listeners", Type::kList},
-    {"log.cleaner.backoff.ms", Type::kLong, 0},
-    {"log.cleaner.dedupe.buffer.size", Type::kLong},
-    {"log.cleaner.delete.retention.ms", Type::kLong, 0},
-    {"log.cleaner.enable", Type::kBoolean},
-    {"log.cleaner.max.compaction.lag.ms", Type::kLong, 1},
-    {"log.cleaner.min.cleanable.ratio", Type::kDouble},
-    {"log.cleaner.min.compaction.lag.ms", Type::kLong, 0},
-    {"log.cleaner.threads", Type::kInt, 0},
-    {"log.cleanup.policy", Type::kList, std::nullopt, "compact, delete"},
-    {"log.dir", Type::kList},
-    {"log.dirs", Type::kList},
-    {"log.flush.interval.messages", Type::kLong, 1},
-    {"log.flush.interval.ms", Type::kLong},
-    {"log.flush.offset.checkpoint.interval.ms", Type::kInt, 0},
-    {"log.flush.scheduler.interval.ms", Type::kLong},
-    {"log.flush.start.offset.checkpoint.interval.ms", Type::kInt, 0},
-    {"log.fsync.before.ack", Type::kBoolean},  // Runnel's own
-    {"log.index.interval.bytes", Type::kInt, 0},
-    {"log.index.size.max.bytes", Type::kInt, 4},
-    {"log.message.timestamp.type", Type::kString, std::nullopt, "CreateTime, LogAppendTime"},
-    {"log.preallocate", Type::kBoolean},
-    {"log.retention.bytes", Type::kLong},
-    {"log.retention.check.interval.ms", Type::kLong, 1},
-    {"log.retention.hours", Type::kInt},
-    {"log.retention.minutes", Type::kInt},
-    {"log.retention.ms", Type::kLong},
-    {"log.roll.hours", Type::kInt, 1},
-    {"log.roll.ms", Type::kLong},
-    {"log.segment.bytes", Type::kInt, 1024 * 1024},  // Kafka 4.0 raised the minimum from 14
-    {"log.segment.delete.delay.ms", Type::kLong, 0},
-    {"max.connections", Type::kInt, 0},
-    {"max.connections.per.ip", Type::kInt, 0},
-    {"message.max.bytes", Type::kInt, 0},
-    {"metadata.log.dir", Type::kString},
-    {"min.insync.replicas", Type::kInt, 1},
-    {"node.id", Type::kInt, 0},
-    {"num.io.threads", Type::kInt, 1},
-    {"num.network.threads", Type::kInt, 1},
-    {"num.partitions", Type::kInt, 1},
-    {"num.recovery.threads.per.data.dir", Type::kInt, 1},
-    {"offset.metadata.max.bytes", Type::kInt},
-    {"offsets.retention.check.interval.ms", Type::kLong, 1},
-    {"offsets.retention.minutes", Type::kInt, 1},
-    {"offsets.topic.num.partitions", Type::kInt, 1},
-    {"offsets.topic.replication.factor", Type::kShort, 1},
-    {"process.roles", Type::kList, std::nullopt, "broker, controller"},
-    {"queued.max.requests", Type::kInt, 1},
-    {"share.coordinator.state.topic.min.isr", Type::kShort, 1},
-    {"share.coordinator.state.topic.replication.factor", Type::kShort, 1},
-    {"socket.listen.backlog.size", Type::kInt, 1},
-    {"socket.receive.buffer.bytes", Type::kInt},
-    {"socket.request.max.bytes", Type::kInt, 1},
-    {"socket.send.buffer.bytes", Type::kInt},
-    {"transaction.state.log.min.isr", Type::kInt, 1},
-    {"transaction.state.log.num.partitions", Type::kInt, 1},
-    {"transaction.state.log.replication.factor", Type::kShort, 1},
-    {"unclean.leader.election.enable", Type::kBoolean},
-    {"zookeeper.connect", Type::kString},  // pre-4.0 server.properties still carry these
-    {"zookeeper.connection.timeout.ms", Type::kInt},
+    {"advertised.listeners", Type::kList, kAny, {}, kNull, kStatic},
+    {"auto.create.topics.enable", Type::kBoolean, kAny, {}, "true", kStatic},
+    {"auto.leader.rebalance.enable", Type::kBoolean, kAny, {}, "true", kStatic},
+    {"broker.id", Type::kInt, kAny, {}, "-1", kStatic},
+    {"broker.rack", Type::kString, kAny, {}, kNull, kStatic},
+    {"cluster.id", Type::kString, kAny, {}, kNull, kStatic},  // kafka-storage format's
+    {"compression.gzip.level", Type::kInt, -1, {}, "-1", kCluster},
+    {"compression.lz4.level", Type::kInt, 1, {}, "9", kCluster},
+    {"compression.type", Type::kString, kAny, "uncompressed, zstd, lz4, snappy, gzip, producer",
+     "producer", kCluster},
+    {"compression.zstd.level", Type::kInt, -131072, {}, "3", kCluster},
+    {"connections.max.idle.ms", Type::kLong, kAny, {}, "600000", kStatic},
+    {"controller.listener.names", Type::kList, kAny, {}, kNull, kStatic},
+    {"controller.quorum.bootstrap.servers", Type::kList, kAny, {}, "", kStatic},
+    {"controller.quorum.voters", Type::kList, kAny, {}, "", kStatic},
+    {"default.replication.factor", Type::kInt, kAny, {}, "1", kStatic},
+    {"delete.topic.enable", Type::kBoolean, kAny, {}, "true", kStatic},
+    {"group.initial.rebalance.delay.ms", Type::kInt, kAny, {}, "3000", kStatic},
+    {"group.max.session.timeout.ms", Type::kInt, kAny, {}, "1800000", kStatic},
+    {"group.max.size", Type::kInt, 1, {}, "2147483647", kStatic},
+    {"group.min.session.timeout.ms", Type::kInt, kAny, {}, "6000", kStatic},
+    {"inter.broker.listener.name", Type::kString, kAny, {}, kNull, kStatic},
+    {"listener.security.protocol.map",
+     Type::kString,
+     kAny,
+     {},
+     "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT",
+     kPerBroker},
+    {"listeners", Type::kList, kAny, {}, "PLAINTEXT://:9092", kPerBroker},
+    {"log.cleaner.backoff.ms", Type::kLong, 0, {}, "15000", kCluster},
+    {"log.cleaner.dedupe.buffer.size", Type::kLong, kAny, {}, "134217728", kCluster},
+    {"log.cleaner.delete.retention.ms", Type::kLong, 0, {}, "86400000", kCluster},
+    {"log.cleaner.enable", Type::kBoolean, kAny, {}, "true", kStatic},
+    {"log.cleaner.io.buffer.load.factor", Type::kDouble, kAny, {}, "0.9", kCluster},
+    {"log.cleaner.io.buffer.size", Type::kInt, 0, {}, "524288", kCluster},
+    {"log.cleaner.io.max.bytes.per.second",
+     Type::kDouble,
+     kAny,
+     {},
+     "1.7976931348623157E308",
+     kCluster},
+    {"log.cleaner.max.compaction.lag.ms", Type::kLong, 1, {}, kLongMax, kCluster},
+    {"log.cleaner.min.cleanable.ratio", Type::kDouble, kAny, {}, "0.5", kCluster},
+    {"log.cleaner.min.compaction.lag.ms", Type::kLong, 0, {}, "0", kCluster},
+    {"log.cleaner.threads", Type::kInt, 0, {}, "1", kCluster},
+    {"log.cleanup.policy", Type::kList, kAny, "compact, delete", "delete", kCluster},
+    {"log.dir", Type::kList, kAny, {}, "/tmp/kafka-logs", kStatic},
+    {"log.dirs", Type::kList, kAny, {}, kNull, kStatic},
+    {"log.flush.interval.messages", Type::kLong, 1, {}, kLongMax, kCluster},
+    {"log.flush.interval.ms", Type::kLong, kAny, {}, kNull, kCluster},
+    {"log.flush.offset.checkpoint.interval.ms", Type::kInt, 0, {}, "60000", kStatic},
+    {"log.flush.scheduler.interval.ms", Type::kLong, kAny, {}, kLongMax, kStatic},
+    {"log.flush.start.offset.checkpoint.interval.ms", Type::kInt, 0, {}, "60000", kStatic},
+    {"log.fsync.before.ack", Type::kBoolean, kAny, {}, "false", kStatic},  // Runnel's own
+    {"log.in.memory", Type::kBoolean, kAny, {}, "false", kStatic},         // Runnel's own
+    {"log.index.interval.bytes", Type::kInt, 0, {}, "4096", kCluster},
+    {"log.index.size.max.bytes", Type::kInt, 4, {}, "10485760", kCluster},
+    {"log.local.retention.bytes", Type::kLong, -2, {}, "-2", kCluster},
+    {"log.local.retention.ms", Type::kLong, -2, {}, "-2", kCluster},
+    {"log.message.timestamp.after.max.ms", Type::kLong, 0, {}, kLongMax, kCluster},
+    {"log.message.timestamp.before.max.ms", Type::kLong, 0, {}, kLongMax, kCluster},
+    {"log.message.timestamp.type", Type::kString, kAny, "CreateTime, LogAppendTime", "CreateTime",
+     kCluster},
+    {"log.preallocate", Type::kBoolean, kAny, {}, "false", kCluster},
+    {"log.retention.bytes", Type::kLong, kAny, {}, "-1", kCluster},
+    {"log.retention.check.interval.ms", Type::kLong, 1, {}, "300000", kStatic},
+    {"log.retention.hours", Type::kInt, kAny, {}, "168", kStatic},
+    {"log.retention.minutes", Type::kInt, kAny, {}, kNull, kStatic},
+    {"log.retention.ms", Type::kLong, kAny, {}, kNull, kCluster},
+    {"log.roll.hours", Type::kInt, 1, {}, "168", kStatic},
+    {"log.roll.jitter.hours", Type::kInt, 0, {}, "0", kStatic},
+    {"log.roll.jitter.ms", Type::kLong, kAny, {}, kNull, kCluster},
+    {"log.roll.ms", Type::kLong, kAny, {}, kNull, kCluster},
+    // Kafka 4.0 raised the minimum from 14.
+    {"log.segment.bytes", Type::kInt, 1024 * 1024, {}, "1073741824", kCluster},
+    {"log.segment.delete.delay.ms", Type::kLong, 0, {}, "60000", kCluster},
+    {"logging.level", Type::kString, kAny, "TRACE, DEBUG, INFO, WARN, ERROR", "INFO",
+     kStatic},  // Runnel's own
+    {"max.connections", Type::kInt, 0, {}, "2147483647", kCluster},
+    {"max.connections.per.ip", Type::kInt, 0, {}, "2147483647", kCluster},
+    {"message.max.bytes", Type::kInt, 0, {}, "1048588", kCluster},
+    {"metadata.log.dir", Type::kString, kAny, {}, kNull, kStatic},
+    {"metrics.listener", Type::kString, kAny, {}, kNull, kStatic},  // Runnel's own
+    {"min.insync.replicas", Type::kInt, 1, {}, "1", kCluster},
+    {"node.id", Type::kInt, 0, {}, "1", kStatic},  // Kafka has no default; Runnel's is 1
+    {"num.io.threads", Type::kInt, 1, {}, "8", kCluster},
+    {"num.network.threads", Type::kInt, 1, {}, "3", kCluster},
+    {"num.partitions", Type::kInt, 1, {}, "1", kStatic},
+    {"num.recovery.threads.per.data.dir", Type::kInt, 1, {}, "2", kCluster},
+    {"offset.metadata.max.bytes", Type::kInt, kAny, {}, "4096", kStatic},
+    {"offsets.retention.check.interval.ms", Type::kLong, 1, {}, "600000", kStatic},
+    {"offsets.retention.minutes", Type::kInt, 1, {}, "10080", kStatic},
+    {"offsets.topic.num.partitions", Type::kInt, 1, {}, "50", kStatic},
+    {"offsets.topic.replication.factor", Type::kShort, 1, {}, "3", kStatic},
+    {"process.roles", Type::kList, kAny, "broker, controller", "", kStatic},
+    {"queued.max.requests", Type::kInt, 1, {}, "500", kStatic},
+    {"share.coordinator.state.topic.min.isr", Type::kShort, 1, {}, "2", kStatic},
+    {"share.coordinator.state.topic.replication.factor", Type::kShort, 1, {}, "3", kStatic},
+    {"socket.listen.backlog.size", Type::kInt, 1, {}, "50", kStatic},
+    {"socket.receive.buffer.bytes", Type::kInt, kAny, {}, "102400", kStatic},
+    {"socket.request.max.bytes", Type::kInt, 1, {}, "104857600", kStatic},
+    {"socket.send.buffer.bytes", Type::kInt, kAny, {}, "102400", kStatic},
+    {"transaction.state.log.min.isr", Type::kInt, 1, {}, "2", kStatic},
+    {"transaction.state.log.num.partitions", Type::kInt, 1, {}, "50", kStatic},
+    {"transaction.state.log.replication.factor", Type::kShort, 1, {}, "3", kStatic},
+    {"unclean.leader.election.enable", Type::kBoolean, kAny, {}, "false", kCluster},
+    // Pre-4.0 server.properties still carry these.
+    {"zookeeper.connect", Type::kString, kAny, {}, kNull, kStatic},
+    {"zookeeper.connection.timeout.ms", Type::kInt, kAny, {}, kNull, kStatic},
 };
 
 constexpr bool KnownKeysSorted() {
@@ -140,6 +175,8 @@ const KnownKey* FindKnownKey(absl::string_view name) {
 
 absl::string_view TypeName(Type type) {
   switch (type) {
+    case Type::kUnknown:
+      return "UNKNOWN";
     case Type::kBoolean:
       return "BOOLEAN";
     case Type::kString:
@@ -154,6 +191,10 @@ absl::string_view TypeName(Type type) {
       return "DOUBLE";
     case Type::kList:
       return "LIST";
+    case Type::kClass:
+      return "CLASS";
+    case Type::kPassword:
+      return "PASSWORD";
   }
   return "";
 }
@@ -218,12 +259,13 @@ absl::StatusOr<int64_t> ParseNumber(const KnownKey& key, absl::string_view raw) 
   return v;
 }
 
-// A DOUBLE; log.cleaner.min.cleanable.ratio, the one such key, is Kafka's between(0, 1).
+// A DOUBLE; log.cleaner.min.cleanable.ratio is Kafka's between(0, 1).
 absl::StatusOr<double> ParseDouble(const KnownKey& key, absl::string_view raw) {
   double v = 0;
   if (!absl::SimpleAtod(JavaTrim(raw), &v)) {
     return InvalidValue(key.name, raw, "Not a number of type DOUBLE");
   }
+  if (key.name != "log.cleaner.min.cleanable.ratio") return v;
   if (v < 0) return InvalidValue(key.name, raw, "Value must be at least 0");
   if (v > 1) return InvalidValue(key.name, raw, "Value must be no more than 1");
   return v;
@@ -248,6 +290,10 @@ absl::Status CheckValue(const KnownKey& key, absl::string_view raw) {
       return ParseNumber(key, raw).status();
     case Type::kDouble:
       return ParseDouble(key, raw).status();
+    case Type::kUnknown:
+    case Type::kClass:
+    case Type::kPassword:
+      return absl::OkStatus();
     case Type::kString: {
       absl::string_view s = JavaTrim(raw);
       if (!key.valid.empty() && !IsOneOf(s, key.valid)) {
@@ -607,8 +653,19 @@ absl::Status BuildScalars(const Props& props, BrokerConfig* cfg) {
            props.ReadBoolean("delete.topic.enable", &cfg->delete_topic_enable),
            props.ReadNumber("message.max.bytes", &cfg->message_max_bytes),
            props.ReadNumber("socket.request.max.bytes", &cfg->socket_request_max_bytes),
+           props.ReadBoolean("log.in.memory", &cfg->log_in_memory),
        }) {
     if (!s.ok()) return s;
+  }
+  cfg->cluster_id = std::string(JavaTrim(props.Get("cluster.id", "")));
+  cfg->logging_level = std::string(JavaTrim(props.Get("logging.level", cfg->logging_level)));
+  if (absl::string_view metrics = JavaTrim(props.Get("metrics.listener", "")); !metrics.empty()) {
+    // host:port, or http://host:port; the endpoint parser wants a scheme.
+    absl::StatusOr<Endpoint> ep =
+        ParseEndpoint(absl::StrContains(metrics, "://") ? std::string(metrics)
+                                                        : absl::StrCat("http://", metrics));
+    if (!ep.ok()) return InvalidValue("metrics.listener", metrics, ep.status().message());
+    cfg->metrics_listener = *std::move(ep);
   }
   // Kafka declares an INT but replication factors travel as INT16 on the wire.
   if (replication_factor < INT16_MIN || replication_factor > INT16_MAX) {
@@ -693,6 +750,14 @@ absl::Status UsageError(absl::string_view problem) {
 }
 
 }  // namespace
+
+std::span<const BrokerKey> BrokerKeys() { return kKnownKeys; }
+
+const BrokerKey* FindBrokerKey(absl::string_view name) { return FindKnownKey(name); }
+
+absl::Status CheckBrokerValue(const BrokerKey& key, absl::string_view value) {
+  return CheckValue(key, value);
+}
 
 absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, const char* const* argv) {
   ParsedCommandLine cmd;

@@ -22,11 +22,13 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "storage/log_config.h"
 
 namespace runnel::broker {
@@ -69,10 +71,57 @@ struct BrokerConfig {
   int32_t log_flush_start_offset_checkpoint_interval_ms = 60000;
   int32_t message_max_bytes = 1048588;           // message.max.bytes
   int32_t socket_request_max_bytes = 104857600;  // socket.request.max.bytes
-  std::string cluster_id;                        // not a broker key; empty = generate later
+  // cluster.id: used when the log dir has no meta.properties yet (Kafka takes it from
+  // `kafka-storage format --cluster-id`); must match it otherwise. Empty = generate.
+  std::string cluster_id;
+  // Runnel's own keys.
+  bool log_in_memory = false;                // log.in.memory: no files at all
+  std::string logging_level = "INFO";        // logging.level: TRACE, DEBUG, INFO, WARN, ERROR
+  std::optional<Endpoint> metrics_listener;  // metrics.listener (host:port): Prometheus over HTTP
   // Every key as given, after overrides, for logging and DescribeConfigs.
   std::map<std::string, std::string> properties;
 };
+
+// ConfigDef's types, numbered as DescribeConfigs' config_type (DescribeConfigsResponse.
+// ConfigType); kUnknown is a key Kafka does not define.
+enum class ConfigType : int8_t {
+  kUnknown = 0,
+  kBoolean = 1,
+  kString = 2,
+  kInt = 3,
+  kShort = 4,
+  kLong = 5,
+  kDouble = 6,
+  kList = 7,
+  kClass = 8,
+  kPassword = 9,
+};
+
+// Whether AlterConfigs may change a broker key at runtime, and at which level (Kafka's
+// DynamicBrokerConfig.ALL_DYNAMIC_CONFIGS, PER_BROKER_CONFIGS).
+enum class DynamicUpdate : uint8_t {
+  kReadOnly,     // static only: server.properties / --override
+  kClusterWide,  // per broker, or for all brokers with resource name ""
+  kPerBroker,    // only per broker (listeners, SSL)
+};
+
+// One broker key of the catalog: how it is parsed and checked, Kafka's default as
+// DescribeConfigs shows it (nullptr: Kafka's null), and whether it is dynamic.
+struct BrokerKey {
+  absl::string_view name;
+  ConfigType type;
+  std::optional<int64_t> min = std::nullopt;  // ConfigDef Range.atLeast
+  absl::string_view valid = {};  // allowed values, ", "-separated (ValidString, ValidList.in)
+  const char* default_value = nullptr;
+  DynamicUpdate dynamic = DynamicUpdate::kReadOnly;
+};
+
+// Every broker key Runnel knows, sorted by name.
+std::span<const BrokerKey> BrokerKeys();
+const BrokerKey* FindBrokerKey(absl::string_view name);  // nullptr if unknown
+// Parses a value as its key's type and applies the key's validator; InvalidArgument with
+// Kafka's ConfigException wording.
+absl::Status CheckBrokerValue(const BrokerKey& key, absl::string_view value);
 
 struct ParsedCommandLine {
   std::optional<std::string> properties_file;

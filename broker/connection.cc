@@ -5,8 +5,10 @@
 
 #include <cerrno>
 
+#include "absl/strings/str_cat.h"
 #include "broker/broker.h"
 #include "broker/dispatch.h"
+#include "broker/log.h"
 #include "broker/request_context.h"
 
 namespace runnel::broker {
@@ -23,6 +25,10 @@ Connection::Connection(asio::ip::tcp::socket socket, Broker* broker, const Endpo
   asio::ip::tcp::endpoint peer = socket_.remote_endpoint(ec);
   client_ = std::make_shared<const ClientInfo>(
       ClientInfo{advertised, ec ? std::string() : "/" + peer.address().to_string()});
+  if (!ec) {
+    const bool v6 = peer.address().is_v6();
+    peer_ = absl::StrCat(v6 ? "[" : "", peer.address().to_string(), v6 ? "]:" : ":", peer.port());
+  }
 }
 
 void Connection::Start() {
@@ -30,6 +36,7 @@ void Connection::Start() {
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.native_non_blocking(true, ec);
   broker_->OnConnectionOpened();
+  LogDebug("Accepted connection from ", peer_);
   ReadSize();
 }
 
@@ -41,17 +48,39 @@ void Connection::Close() {
   socket_.close(ec);
   pending_.clear();
   broker_->OnConnectionClosed();
+  auto keep_until_return = std::move(self_while_draining_);
+  LogDebug("Closed connection from ", peer_);
+}
+
+void Connection::Drain() {
+  if (closed_ || draining_) return;
+  draining_ = true;
+  self_while_draining_ = shared_from_this();
+  // Ends the pending read (it completes with EOF) without touching queued responses.
+  asio::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ec);
+  CloseIfDrained();
+}
+
+void Connection::OnReadEnd() {
+  if (draining_) return CloseIfDrained();
+  Close();
+}
+
+void Connection::CloseIfDrained() {
+  if (draining_ && pending_.empty() && !write_waiting_) Close();
 }
 
 void Connection::ReadSize() {
-  if (closed_) return;
+  if (closed_ || draining_) return;
   if (ShouldPauseReading()) {
     reading_paused_ = true;
     return;
   }
   asio::async_read(socket_, asio::buffer(size_bytes_, 4),
                    [self = shared_from_this()](asio::error_code ec, size_t) {
-                     if (ec) return self->Close();
+                     if (ec) return self->OnReadEnd();
+                     self->broker_->metrics().AddBytesIn(4);
                      uint32_t size = 0;
                      for (char c : self->size_bytes_) size = (size << 8) | static_cast<uint8_t>(c);
                      self->ReadFrame(static_cast<int32_t>(size));
@@ -65,7 +94,8 @@ void Connection::ReadFrame(int32_t size) {
               static_cast<size_t>(size)};
   asio::async_read(socket_, asio::buffer(frame.data.get(), frame.size),
                    [self = shared_from_this(), frame](asio::error_code ec, size_t) {
-                     if (ec) return self->Close();
+                     if (ec) return self->OnReadEnd();
+                     self->broker_->metrics().AddBytesIn(frame.size);
                      self->Dispatch(frame);
                      self->ReadSize();
                    });
@@ -75,7 +105,15 @@ void Connection::Dispatch(Frame frame) {
   pending_.push_back(std::make_unique<Slot>());
   Slot* slot = pending_.back().get();
   std::weak_ptr<Connection> weak = weak_from_this();
-  ResponseSink sink = [weak, slot](std::unique_ptr<protocol::Encoded> response, bool close) {
+  // Every request is counted, with its latency, when its sink is called (ReadFrame
+  // guarantees the 2-byte API key).
+  Metrics* metrics = &broker_->metrics();
+  auto api_key = static_cast<int16_t>((static_cast<uint8_t>(frame.data[0]) << 8) |
+                                      static_cast<uint8_t>(frame.data[1]));
+  Metrics::Clock::time_point arrived = Metrics::Clock::now();
+  ResponseSink sink = [weak, slot, metrics, api_key, arrived](
+                          std::unique_ptr<protocol::Encoded> response, bool close) {
+    metrics->OnRequestDone(api_key, arrived);
     // A slot outlives neither its connection nor Close(), which clears pending_.
     if (auto self = weak.lock(); self && !self->closed_) {
       self->Complete(slot, std::move(response), close);
@@ -117,6 +155,7 @@ void Connection::Flush() {
     reading_paused_ = false;
     ReadSize();
   }
+  CloseIfDrained();
 }
 
 bool Connection::SendSome(Slot& slot, bool* would_block) {
@@ -169,6 +208,7 @@ bool Connection::SendSome(Slot& slot, bool* would_block) {
       return false;
     }
     slot.sent += static_cast<size_t>(n);
+    broker_->metrics().AddBytesOut(static_cast<uint64_t>(n));
   }
 }
 

@@ -29,6 +29,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(asio::ip::tcp::socket socket, Broker* broker, const Endpoint* advertised);
   void Start();
   void Close();
+  // For a graceful shutdown: reads no further requests, answers those already read,
+  // then closes.
+  void Drain();
+  bool closed() const { return closed_; }
 
  private:
   struct Slot {
@@ -47,15 +51,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Sends as much of slot's response as the socket takes; true when all of it is sent.
   bool SendSome(Slot& slot, bool* would_block);
   bool ShouldPauseReading() const;
+  // Reading ended (peer closed, error, or Drain): close now unless draining, in which
+  // case close once every response is out.
+  void OnReadEnd();
+  void CloseIfDrained();
 
   asio::ip::tcp::socket socket_;
   Broker* broker_;
   std::shared_ptr<const ClientInfo> client_;
+  std::string peer_;  // "ip:port", for logging
   char size_bytes_[4];
   std::deque<std::unique_ptr<Slot>> pending_;
   bool reading_paused_ = false;
   bool write_waiting_ = false;
   bool closed_ = false;
+  bool draining_ = false;
+  // While draining no read is pending to hold the connection alive (responses in the
+  // making hold it only weakly), so it holds itself until Close().
+  std::shared_ptr<Connection> self_while_draining_;
 };
 
 }  // namespace runnel::broker

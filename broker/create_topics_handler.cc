@@ -1,8 +1,10 @@
 // CreateTopics (key 19): creates topics (or only validates, validate_only), with a
-// partition count and replication factor or an explicit replica assignment.
+// partition count and replication factor or an explicit replica assignment. The
+// response lists every config of a new topic as DescribeConfigs does (config_catalog.h).
 #include <set>
 
 #include "broker/broker.h"
+#include "broker/config_catalog.h"
 #include "broker/handlers.h"
 #include "broker/topic_ids.h"
 #include "protocol/errors.h"
@@ -16,6 +18,16 @@ using protocol::CreateTopicsResponse;
 using protocol::ErrorCode;
 
 namespace {
+
+// The new topic's configs (v5+), as DescribeConfigs shows them.
+void FillConfigs(Broker& broker, const std::map<std::string, std::string>& topic_configs,
+                 CreateTopicsResponse::CreatableTopicResult* out) {
+  out->configs.emplace();
+  for (ConfigEntry& e : DescribeTopicConfigs(broker.config_layers(), topic_configs)) {
+    out->configs->push_back(
+        {e.name, e.value, e.read_only, static_cast<int8_t>(e.source), e.sensitive});
+  }
+}
 
 TopicResult CreateOne(Broker& broker, const CreateTopicsRequest::CreatableTopic& topic,
                       bool validate_only) {
@@ -76,13 +88,16 @@ void HandleCreateTopics(RequestContext& ctx) {
       out.topic_id = ToUuid(result.topic->id);
       out.num_partitions = result.topic->partitions;
       out.replication_factor = 1;
-      for (const auto& [name, value] : result.topic->configs) {
-        out.configs->push_back({name, value, false, /*DYNAMIC_TOPIC_CONFIG*/ 1, false});
-      }
+      FillConfigs(ctx.broker(), result.topic->configs, &out);
     } else {  // validate_only
       out.num_partitions =
           topic.num_partitions == -1 ? ctx.broker().config().num_partitions : topic.num_partitions;
       out.replication_factor = 1;
+      std::map<std::string, std::string> configs;
+      for (const auto& c : topic.configs) {
+        if (c.value) configs[c.name] = *c.value;
+      }
+      FillConfigs(ctx.broker(), configs, &out);
     }
   }
   ctx.Respond(response);

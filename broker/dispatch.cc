@@ -38,6 +38,11 @@ const std::vector<HandlerEntry>& Handlers() {
         {api::kListGroups, HandleListGroups},
         {api::kDeleteGroups, HandleDeleteGroups},
         {api::kOffsetDelete, HandleOffsetDelete},
+        {api::kDescribeConfigs, HandleDescribeConfigs},
+        {api::kAlterConfigs, HandleAlterConfigs},
+        {api::kIncrementalAlterConfigs, HandleIncrementalAlterConfigs},
+        {api::kDescribeCluster, HandleDescribeCluster},
+        {api::kDescribeLogDirs, HandleDescribeLogDirs},
     };
     std::vector<HandlerEntry> out;
     for (const Spec& s : specs) {

@@ -152,8 +152,8 @@ GroupCoordinator::GroupCoordinator(asio::io_context* io, GroupCoordinatorConfig 
 
 GroupCoordinator::~GroupCoordinator() = default;
 
-absl::Status GroupCoordinator::Load() {
-  absl::Status s = store_.Load([this](const GroupRecord& r) { Apply(r); });
+absl::Status GroupCoordinator::Load(bool clean_shutdown) {
+  absl::Status s = store_.Load(clean_shutdown, [this](const GroupRecord& r) { Apply(r); });
   if (!s.ok()) return s;
   // Restored members get a full session to heartbeat again.
   for (auto& [id, g] : groups_) {

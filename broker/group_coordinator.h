@@ -148,11 +148,13 @@ class GroupCoordinator {
   GroupCoordinator& operator=(const GroupCoordinator&) = delete;
 
   // Opens __consumer_offsets and replays it.
-  absl::Status Load();
+  // clean_shutdown: the log dir's clean-shutdown marker was present, so the offsets
+  // logs need no recovery scan (GroupStore::Load).
+  absl::Status Load(bool clean_shutdown);
   absl::Status Close();
   // Each __consumer_offsets partition log, for the log cleaner.
-  void ForEachOffsetsLog(const std::function<void(storage::PartitionLog&)>& fn) {
-    for (const auto& log : store_.logs()) fn(*log);
+  void ForEachOffsetsLog(const std::function<void(int32_t, storage::PartitionLog&)>& fn) {
+    store_.ForEachLog(fn);
   }
 
   void JoinGroup(const JoinGroupParams& params, JoinCallback callback);

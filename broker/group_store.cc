@@ -181,15 +181,21 @@ int32_t GroupStore::PartitionFor(const std::string& group) const {
   return static_cast<int32_t>(std::llabs(h) % partitions_);
 }
 
-absl::Status GroupStore::Load(const std::function<void(const GroupRecord&)>& apply) {
+absl::Status GroupStore::Load(bool clean_shutdown,
+                              const std::function<void(const GroupRecord&)>& apply) {
+  storage::LogCheckpoint checkpoint;
+  checkpoint.clean_shutdown = clean_shutdown;
+  logs_.resize(static_cast<size_t>(partitions_));
   for (int32_t p = 0; p < partitions_; ++p) {
-    auto log = storage::PartitionLog::Open(log_dir_ / absl::StrCat(kConsumerOffsetsTopic, "-", p),
-                                           OffsetsTopicLogConfig());
+    // As in Kafka, a partition exists once a group has used it.
+    if (!storage::IsDirectory(PartitionDir(p))) continue;
+    auto log = storage::PartitionLog::Open(PartitionDir(p), OffsetsTopicLogConfig(), checkpoint);
     if (!log.ok()) return log.status();
-    logs_.push_back(std::move(*log));
+    logs_[static_cast<size_t>(p)] = std::move(*log);
   }
   std::string buffer, scratch;
   for (auto& log : logs_) {
+    if (log == nullptr) continue;
     int64_t offset = log->log_start_offset();
     while (offset < log->log_end_offset()) {
       auto read = log->Read(offset, 1 << 20, /*min_one_batch=*/true);
@@ -221,8 +227,19 @@ absl::Status GroupStore::Load(const std::function<void(const GroupRecord&)>& app
   return absl::OkStatus();
 }
 
+std::filesystem::path GroupStore::PartitionDir(int32_t partition) const {
+  return log_dir_ / absl::StrCat(kConsumerOffsetsTopic, "-", partition);
+}
+
 absl::Status GroupStore::Append(const std::string& group, std::string batch) {
-  storage::PartitionLog* log = logs_.at(PartitionFor(group)).get();
+  int32_t p = PartitionFor(group);
+  std::unique_ptr<storage::PartitionLog>& slot = logs_.at(static_cast<size_t>(p));
+  if (slot == nullptr) {
+    auto created = storage::PartitionLog::Open(PartitionDir(p), OffsetsTopicLogConfig());
+    if (!created.ok()) return created.status();
+    slot = std::move(*created);
+  }
+  storage::PartitionLog* log = slot.get();
   auto appended = log->Append(batch.data(), batch.size());
   return appended.ok() ? absl::OkStatus() : appended.status();
 }
@@ -255,7 +272,9 @@ absl::Status GroupStore::AppendGroup(const std::string& group,
 
 absl::Status GroupStore::Close() {
   absl::Status result;
-  for (auto& log : logs_) result.Update(log->Close());
+  for (auto& log : logs_) {
+    if (log != nullptr) result.Update(log->Close());
+  }
   logs_.clear();
   return result;
 }

@@ -95,7 +95,9 @@ class GroupStore {
   GroupStore& operator=(const GroupStore&) = delete;
 
   // Opens every partition and calls `apply` for each record, oldest first per partition.
-  absl::Status Load(const std::function<void(const GroupRecord&)>& apply);
+  // clean_shutdown: the logs were flushed and closed by Close() and may be opened without
+  // a recovery scan (as the LogManager's logs after the clean-shutdown marker).
+  absl::Status Load(bool clean_shutdown, const std::function<void(const GroupRecord&)>& apply);
 
   int32_t PartitionFor(const std::string& group) const;
 
@@ -108,15 +110,21 @@ class GroupStore {
 
   absl::Status Close();
 
-  // Every __consumer_offsets partition log (for the log cleaner).
-  const std::vector<std::unique_ptr<storage::PartitionLog>>& logs() const { return logs_; }
+  // Every __consumer_offsets partition log that exists (for the log cleaner, metrics).
+  void ForEachLog(const std::function<void(int32_t, storage::PartitionLog&)>& fn) const {
+    for (size_t p = 0; p < logs_.size(); ++p) {
+      if (logs_[p] != nullptr) fn(static_cast<int32_t>(p), *logs_[p]);
+    }
+  }
 
  private:
+  std::filesystem::path PartitionDir(int32_t partition) const;
+  // Creates the group's partition on first use.
   absl::Status Append(const std::string& group, std::string batch);
 
   std::filesystem::path log_dir_;
   int32_t partitions_;
-  std::vector<std::unique_ptr<storage::PartitionLog>> logs_;
+  std::vector<std::unique_ptr<storage::PartitionLog>> logs_;  // null: not created yet
 };
 
 }  // namespace runnel::broker

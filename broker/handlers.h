@@ -27,6 +27,11 @@ void HandleListGroups(RequestContext& ctx);
 void HandleDeleteGroups(RequestContext& ctx);
 void HandleOffsetDelete(RequestContext& ctx);
 void HandleDeleteRecords(RequestContext& ctx);
+void HandleDescribeConfigs(RequestContext& ctx);
+void HandleAlterConfigs(RequestContext& ctx);
+void HandleIncrementalAlterConfigs(RequestContext& ctx);
+void HandleDescribeCluster(RequestContext& ctx);
+void HandleDescribeLogDirs(RequestContext& ctx);
 
 }  // namespace runnel::broker
 

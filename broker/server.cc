@@ -64,6 +64,24 @@ void Server::Accept(Listener* listener) {
       });
 }
 
+void Server::Drain() {
+  for (auto& listener : listeners_) {
+    asio::error_code ec;
+    listener->acceptor.close(ec);
+  }
+  for (auto& weak : connections_) {
+    if (auto c = weak.lock()) c->Drain();
+  }
+}
+
+size_t Server::open_connections() {
+  std::erase_if(connections_, [](const auto& weak) {
+    auto c = weak.lock();
+    return c == nullptr || c->closed();
+  });
+  return connections_.size();
+}
+
 void Server::Stop() {
   for (auto& listener : listeners_) {
     asio::error_code ec;

@@ -23,7 +23,12 @@ class Server {
   Server(asio::io_context* io, Broker* broker) : io_(io), broker_(broker) {}
 
   absl::Status Listen();
-  // Stops accepting and closes every connection.
+  // Graceful shutdown, first step: stops accepting and lets every connection answer the
+  // requests it has read, then close (Connection::Drain).
+  void Drain();
+  // Connections not yet closed.
+  size_t open_connections();
+  // Stops accepting and closes every connection at once.
   void Stop();
 
   struct Listener {

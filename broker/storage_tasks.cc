@@ -111,7 +111,7 @@ void StorageTasks::CleanLogs(int64_t now_ms) {
       status = logs.SetCleanerOffset(topic, p, pass->first_dirty_offset);
     }
   });
-  broker_->groups().ForEachOffsetsLog([&](storage::PartitionLog& log) {
+  broker_->groups().ForEachOffsetsLog([&](int32_t, storage::PartitionLog& log) {
     if (!status.ok()) return;
     int64_t& first_dirty = offsets_topic_cleaned_[log.dir().string()];
     absl::StatusOr<storage::CleanerPass> pass =

@@ -11,57 +11,86 @@
 namespace runnel::broker {
 namespace {
 
-enum class Type { kInt, kLong, kDouble, kBool, kString, kList };
+using Type = ConfigType;
+constexpr int64_t kHour = 3600 * 1000;
+constexpr int64_t kMinute = 60 * 1000;
 
-struct TopicConfigKey {
-  std::string_view name;
-  Type type;
-  int64_t min;  // for kInt and kLong
+// Kafka's LogConfig definitions with ServerTopicConfigSynonyms' broker keys.
+constexpr TopicKey kTopicKeys[] = {
+    {"cleanup.policy", Type::kList, {}, "compact, delete", {{{"log.cleanup.policy"}}}},
+    {"compression.gzip.level", Type::kInt, -1, {}, {{{"compression.gzip.level"}}}},
+    {"compression.lz4.level", Type::kInt, 1, {}, {{{"compression.lz4.level"}}}},
+    {"compression.type",
+     Type::kString,
+     {},
+     "uncompressed, zstd, lz4, snappy, gzip, producer",
+     {{{"compression.type"}}}},
+    {"compression.zstd.level", Type::kInt, -131072, {}, {{{"compression.zstd.level"}}}},
+    {"delete.retention.ms", Type::kLong, 0, {}, {{{"log.cleaner.delete.retention.ms"}}}},
+    {"file.delete.delay.ms", Type::kLong, 0, {}, {{{"log.segment.delete.delay.ms"}}}},
+    {"flush.messages", Type::kLong, 1, {}, {{{"log.flush.interval.messages"}}}},
+    {"flush.ms",
+     Type::kLong,
+     0,
+     {},
+     {{{"log.flush.interval.ms"}, {"log.flush.scheduler.interval.ms"}}}},
+    {"follower.replication.throttled.replicas", Type::kList, {}, {}, {}, ""},
+    {"index.interval.bytes", Type::kInt, 0, {}, {{{"log.index.interval.bytes"}}}},
+    {"leader.replication.throttled.replicas", Type::kList, {}, {}, {}, ""},
+    {"local.retention.bytes", Type::kLong, -2, {}, {{{"log.local.retention.bytes"}}}},
+    {"local.retention.ms", Type::kLong, -2, {}, {{{"log.local.retention.ms"}}}},
+    {"max.compaction.lag.ms", Type::kLong, 1, {}, {{{"log.cleaner.max.compaction.lag.ms"}}}},
+    {"max.message.bytes", Type::kInt, 0, {}, {{{"message.max.bytes"}}}},
+    {"message.timestamp.after.max.ms",
+     Type::kLong,
+     0,
+     {},
+     {{{"log.message.timestamp.after.max.ms"}}}},
+    {"message.timestamp.before.max.ms",
+     Type::kLong,
+     0,
+     {},
+     {{{"log.message.timestamp.before.max.ms"}}}},
+    {"message.timestamp.type",
+     Type::kString,
+     {},
+     "CreateTime, LogAppendTime",
+     {{{"log.message.timestamp.type"}}}},
+    {"min.cleanable.dirty.ratio", Type::kDouble, {}, {}, {{{"log.cleaner.min.cleanable.ratio"}}}},
+    {"min.compaction.lag.ms", Type::kLong, 0, {}, {{{"log.cleaner.min.compaction.lag.ms"}}}},
+    {"min.insync.replicas", Type::kInt, 1, {}, {{{"min.insync.replicas"}}}},
+    {"preallocate", Type::kBoolean, {}, {}, {{{"log.preallocate"}}}},
+    {"remote.log.copy.disable", Type::kBoolean, {}, {}, {}, "false"},
+    {"remote.log.delete.on.disable", Type::kBoolean, {}, {}, {}, "false"},
+    {"remote.storage.enable", Type::kBoolean, {}, {}, {}, "false"},
+    {"retention.bytes", Type::kLong, {}, {}, {{{"log.retention.bytes"}}}},
+    {"retention.ms",
+     Type::kLong,
+     -1,
+     {},
+     {{{"log.retention.ms"}, {"log.retention.minutes", kMinute}, {"log.retention.hours", kHour}}}},
+    {"segment.bytes", Type::kInt, 1024 * 1024, {}, {{{"log.segment.bytes"}}}},
+    {"segment.index.bytes", Type::kInt, 4, {}, {{{"log.index.size.max.bytes"}}}},
+    {"segment.jitter.ms",
+     Type::kLong,
+     0,
+     {},
+     {{{"log.roll.jitter.ms"}, {"log.roll.jitter.hours", kHour}}}},
+    {"segment.ms", Type::kLong, 1, {}, {{{"log.roll.ms"}, {"log.roll.hours", kHour}}}},
+    {"unclean.leader.election.enable",
+     Type::kBoolean,
+     {},
+     {},
+     {{{"unclean.leader.election.enable"}}}},
 };
 
-// Kafka's topic configs (TopicConfig / LogConfig), sorted by name.
-constexpr TopicConfigKey kTopicConfigs[] = {
-    {"cleanup.policy", Type::kList, 0},
-    {"compression.gzip.level", Type::kInt, 1},
-    {"compression.lz4.level", Type::kInt, 1},
-    {"compression.type", Type::kString, 0},
-    {"compression.zstd.level", Type::kInt, -131072},
-    {"delete.retention.ms", Type::kLong, 0},
-    {"file.delete.delay.ms", Type::kLong, 0},
-    {"flush.messages", Type::kLong, 1},
-    {"flush.ms", Type::kLong, 0},
-    {"follower.replication.throttled.replicas", Type::kList, 0},
-    {"index.interval.bytes", Type::kInt, 0},
-    {"leader.replication.throttled.replicas", Type::kList, 0},
-    {"local.retention.bytes", Type::kLong, -2},
-    {"local.retention.ms", Type::kLong, -2},
-    {"max.compaction.lag.ms", Type::kLong, 1},
-    {"max.message.bytes", Type::kInt, 0},
-    {"message.timestamp.after.max.ms", Type::kLong, 0},
-    {"message.timestamp.before.max.ms", Type::kLong, 0},
-    {"message.timestamp.type", Type::kString, 0},
-    {"min.cleanable.dirty.ratio", Type::kDouble, 0},
-    {"min.compaction.lag.ms", Type::kLong, 0},
-    {"min.insync.replicas", Type::kInt, 1},
-    {"preallocate", Type::kBool, 0},
-    {"remote.log.copy.disable", Type::kBool, 0},
-    {"remote.log.delete.on.disable", Type::kBool, 0},
-    {"remote.storage.enable", Type::kBool, 0},
-    {"retention.bytes", Type::kLong, INT64_MIN},
-    {"retention.ms", Type::kLong, -1},
-    {"segment.bytes", Type::kInt, 1024 * 1024},
-    {"segment.index.bytes", Type::kInt, 4},
-    {"segment.jitter.ms", Type::kLong, 0},
-    {"segment.ms", Type::kLong, 1},
-    {"unclean.leader.election.enable", Type::kBool, 0},
-};
-
-const TopicConfigKey* Find(std::string_view name) {
-  for (const auto& k : kTopicConfigs) {
-    if (k.name == name) return &k;
+constexpr bool TopicKeysSorted() {
+  for (size_t i = 1; i < std::size(kTopicKeys); ++i) {
+    if (!(kTopicKeys[i - 1].name < kTopicKeys[i].name)) return false;
   }
-  return nullptr;
+  return true;
 }
+static_assert(TopicKeysSorted(), "kTopicKeys must be sorted by name, without duplicates");
 
 absl::Status Invalid(const std::string& key, const std::string& value, const std::string& why) {
   return absl::InvalidArgumentError(
@@ -76,7 +105,7 @@ int64_t LongOr(const std::map<std::string, std::string>& configs, const std::str
 }
 
 // A cleanup.policy list: comma-separated, blanks around items ignored.
-std::vector<std::string> CleanupPolicies(std::string_view value) {
+std::vector<std::string> CleanupPolicies(absl::string_view value) {
   std::vector<std::string> out;
   for (absl::string_view item :
        absl::StrSplit(absl::string_view(value.data(), value.size()), ',')) {
@@ -88,47 +117,38 @@ std::vector<std::string> CleanupPolicies(std::string_view value) {
 
 }  // namespace
 
+std::span<const TopicKey> TopicKeys() { return kTopicKeys; }
+
+const TopicKey* FindTopicKey(absl::string_view name) {
+  for (const TopicKey& k : kTopicKeys) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
 absl::Status ValidateTopicConfigs(const std::map<std::string, std::string>& configs) {
   for (const auto& [key, value] : configs) {
-    const TopicConfigKey* k = Find(key);
+    const TopicKey* k = FindTopicKey(key);
     if (k == nullptr) return absl::InvalidArgumentError("Unknown topic config name: " + key);
-    switch (k->type) {
-      case Type::kInt:
-      case Type::kLong: {
-        int64_t v;
-        if (!absl::SimpleAtoi(value, &v) ||
-            (k->type == Type::kInt && (v < INT32_MIN || v > INT32_MAX))) {
-          return Invalid(
-              key, value,
-              k->type == Type::kInt ? "Not a number of type INT" : "Not a number of type LONG");
-        }
-        if (v < k->min) return Invalid(key, value, absl::StrCat("Value must be at least ", k->min));
-        break;
+    // The broker's parser, with the topic key's name, type and validator.
+    BrokerKey as_broker_key{k->name, k->type, k->min, k->valid};
+    if (absl::Status s = CheckBrokerValue(as_broker_key, value); !s.ok()) return s;
+    if (k->type == Type::kDouble) {  // min.cleanable.dirty.ratio, Kafka's between(0, 1)
+      double d = 0;
+      if (absl::SimpleAtod(value, &d) && d < 0)
+        return Invalid(key, value, "Value must be at least 0");
+      if (absl::SimpleAtod(value, &d) && d > 1) {
+        return Invalid(key, value, "Value must be no more than 1");
       }
-      case Type::kDouble: {  // min.cleanable.dirty.ratio, Kafka's between(0, 1)
-        double d;
-        if (!absl::SimpleAtod(value, &d)) return Invalid(key, value, "Not a number of type DOUBLE");
-        if (d < 0) return Invalid(key, value, "Value must be at least 0");
-        if (d > 1) return Invalid(key, value, "Value must be no more than 1");
-        break;
-      }
-      case Type::kBool:
-        if (value != "true" && value != "false") {
-          return Invalid(key, value, "Expected value to be either true or false");
-        }
-        break;
-      case Type::kString:
-        break;
-      case Type::kList:
-        if (key == "cleanup.policy") {
-          for (const std::string& item : CleanupPolicies(value)) {
-            if (item != "compact" && item != "delete") {
-              return Invalid(key, item, "String must be one of: compact, delete");
-            }
-          }
-        }
-        break;
     }
+  }
+  // LogConfig.validateValues, against LogConfig's own defaults.
+  int64_t min_lag = LongOr(configs, "min.compaction.lag.ms", 0);
+  int64_t max_lag = LongOr(configs, "max.compaction.lag.ms", storage::kNoLimit);
+  if (min_lag > max_lag) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("conflict topic config setting min.compaction.lag.ms (", min_lag,
+                     ") > max.compaction.lag.ms (", max_lag, ")"));
   }
   return absl::OkStatus();
 }

@@ -92,6 +92,8 @@ enum class ErrorCode : int16_t {
   kInconsistentTopicId = 103,
   kTransactionalIdNotFound = 105,
   kFetchSessionTopicIdError = 106,
+  kMismatchedEndpointType = 114,
+  kUnsupportedEndpointType = 115,
   kTransactionAbortable = 120,
 };
 

@@ -583,8 +583,7 @@ absl::StatusOr<CleanResult> Clean(const std::vector<CompactionSource>& sources,
   CleanerTransactions local;
   Cleaner cleaner(map, options, txns != nullptr ? txns : &local, *std::move(out));
   if (absl::Status s = cleaner.Run(sources); !s.ok()) {
-    std::error_code ec;
-    std::filesystem::remove(output, ec);  // best effort; the caller ignores stale .cleaned files
+    (void)RemoveFile(output);  // best effort; the caller ignores stale .cleaned files
     return s;
   }
   return std::move(cleaner.result());

@@ -7,10 +7,28 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "storage/memory_file_system.h"
 
 namespace runnel::storage {
+namespace {
+
+// nullptr: POSIX. Set once at startup (UseMemoryFileSystem), or by tests.
+MemoryFileSystem* memory_fs = nullptr;
+
+}  // namespace
+
+void UseMemoryFileSystem() {
+  if (memory_fs == nullptr) memory_fs = new MemoryFileSystem();  // lives as long as the process
+}
+
+bool UsingMemoryFileSystem() { return memory_fs != nullptr; }
+
+MemoryFileSystem* SwapFileSystemForTesting(MemoryFileSystem* fs) {
+  return std::exchange(memory_fs, fs);
+}
 
 absl::Status ErrnoError(std::string_view op, const std::filesystem::path& path, int err) {
   std::string message = absl::StrCat(absl::string_view(op.data(), op.size()), " ", path.string(),
@@ -20,6 +38,11 @@ absl::Status ErrnoError(std::string_view op, const std::filesystem::path& path, 
 
 absl::StatusOr<std::shared_ptr<File>> File::Open(const std::filesystem::path& path, int flags,
                                                  mode_t mode) {
+  if (memory_fs != nullptr) {
+    absl::StatusOr<int> fd = memory_fs->Open(path, flags);
+    if (!fd.ok()) return fd.status();
+    return std::shared_ptr<File>(new File(*fd, path));
+  }
   int fd;
   do {
     fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
@@ -85,23 +108,105 @@ absl::StatusOr<uint64_t> File::Size() const {
   return static_cast<uint64_t>(st.st_size);
 }
 
+absl::StatusOr<FileInfo> Stat(const std::filesystem::path& path) {
+  if (memory_fs != nullptr) return memory_fs->Stat(path);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoError("stat", path, errno);
+  FileInfo info;
+  info.is_directory = S_ISDIR(st.st_mode);
+  info.size = static_cast<uint64_t>(st.st_size);
+  info.mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+  return info;
+}
+
+bool PathExists(const std::filesystem::path& path) {
+  if (memory_fs != nullptr) return memory_fs->Stat(path).ok();
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+bool IsDirectory(const std::filesystem::path& path) {
+  if (memory_fs != nullptr) {
+    absl::StatusOr<FileInfo> info = memory_fs->Stat(path);
+    return info.ok() && info->is_directory;
+  }
+  std::error_code ec;
+  return std::filesystem::is_directory(path, ec);
+}
+
+bool IsRegularFile(const std::filesystem::path& path) {
+  if (memory_fs != nullptr) {
+    absl::StatusOr<FileInfo> info = memory_fs->Stat(path);
+    return info.ok() && !info->is_directory;
+  }
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec);
+}
+
+absl::Status RenameFile(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (memory_fs != nullptr) return memory_fs->Rename(from, to);
+  if (::rename(from.c_str(), to.c_str()) != 0) return ErrnoError("rename", from, errno);
+  return absl::OkStatus();
+}
+
+absl::Status RemoveFile(const std::filesystem::path& path) {
+  if (memory_fs != nullptr) return memory_fs->Unlink(path);
+  if (::unlink(path.c_str()) != 0) return ErrnoError("unlink", path, errno);
+  return absl::OkStatus();
+}
+
+absl::Status RemoveAll(const std::filesystem::path& path) {
+  if (memory_fs != nullptr) return memory_fs->RemoveAll(path);
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return ErrnoError("remove", path, ec.value());
+  return absl::OkStatus();
+}
+
+absl::Status CreateDirectories(const std::filesystem::path& dir) {
+  if (memory_fs != nullptr) return memory_fs->CreateDirectories(dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return ErrnoError("mkdir", dir, ec.value());
+  return absl::OkStatus();
+}
+
 absl::Status SyncDir(const std::filesystem::path& dir) {
+  if (memory_fs != nullptr) return memory_fs->SyncDir(dir);
   absl::StatusOr<std::shared_ptr<File>> d = File::Open(dir, O_RDONLY | O_DIRECTORY);
   if (!d.ok()) return d.status();
   return (*d)->Sync();
 }
 
-absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents) {
+namespace {
+
+std::filesystem::path ParentDir(const std::filesystem::path& path) {
+  return path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+}
+
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents,
+                                 bool sync) {
   std::filesystem::path tmp = path;
   tmp += ".tmp";
   {
     absl::StatusOr<std::shared_ptr<File>> f = File::Open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
     if (!f.ok()) return f.status();
     if (absl::Status s = (*f)->WriteAt(0, contents.data(), contents.size()); !s.ok()) return s;
-    if (absl::Status s = (*f)->Sync(); !s.ok()) return s;
+    if (sync) {
+      if (absl::Status s = (*f)->Sync(); !s.ok()) return s;
+    }
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("rename", tmp, errno);
-  return SyncDir(path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path());
+  if (absl::Status s = RenameFile(tmp, path); !s.ok()) return s;
+  return sync ? SyncDir(ParentDir(path)) : absl::OkStatus();
+}
+
+absl::Status SyncFileAndDir(const std::filesystem::path& path) {
+  absl::StatusOr<std::shared_ptr<File>> f = File::Open(path, O_RDONLY);
+  if (!f.ok()) return f.status();
+  if (absl::Status s = (*f)->Sync(); !s.ok()) return s;
+  return SyncDir(ParentDir(path));
 }
 
 absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path) {
@@ -117,6 +222,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path) 
 }
 
 absl::StatusOr<std::vector<std::filesystem::path>> ListDir(const std::filesystem::path& dir) {
+  if (memory_fs != nullptr) return memory_fs->List(dir);
   // The error_code overloads throughout: the storage layer does not throw.
   std::error_code ec;
   std::vector<std::filesystem::path> entries;

@@ -122,10 +122,8 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(std::filesystem::pa
 LogManager::~LogManager() = default;
 
 absl::Status LogManager::Load() {
-  std::error_code ec;
-  std::filesystem::create_directories(log_dir_, ec);
-  if (ec) return ErrnoError("mkdir", log_dir_, ec.value());
-  clean_shutdown_ = std::filesystem::exists(log_dir_ / kCleanShutdownFile, ec);
+  if (absl::Status s = CreateDirectories(log_dir_); !s.ok()) return s;
+  clean_shutdown_ = PathExists(log_dir_ / kCleanShutdownFile);
   // An unreadable checkpoint only costs a full recovery.
   absl::StatusOr<PartitionOffsets> points = ReadCheckpointFile(log_dir_ / kRecoveryPointFile);
   if (points.ok()) recovery_points_ = *std::move(points);
@@ -151,6 +149,10 @@ absl::Status LogManager::Load() {
   }
   if (absl::Status s = RemoveLeftovers(); !s.ok()) return s;
   for (auto& [name, topic] : topics_) {
+    if (clean_shutdown_) {
+      topic->partitions.resize(static_cast<size_t>(topic->metadata.partitions));
+      continue;
+    }
     if (absl::Status s = OpenPartitions(*topic, 0, topic->metadata.partitions, /*fresh=*/false);
         !s.ok()) {
       return s;
@@ -158,7 +160,7 @@ absl::Status LogManager::Load() {
   }
   if (clean_shutdown_) {
     std::filesystem::path marker = log_dir_ / kCleanShutdownFile;
-    if (::unlink(marker.c_str()) != 0) return ErrnoError("unlink", marker, errno);
+    if (absl::Status s = RemoveFile(marker); !s.ok()) return s;
     if (absl::Status s = SyncDir(log_dir_); !s.ok()) return s;
   }
   return absl::OkStatus();
@@ -180,19 +182,18 @@ absl::Status LogManager::RemoveLeftovers() {
   absl::StatusOr<std::vector<std::filesystem::path>> entries = ListDir(log_dir_);
   if (!entries.ok()) return entries.status();
   for (const std::filesystem::path& dir : *entries) {
-    std::error_code ec;
     // Temporary files of atomic writes a crash interrupted (topics.metadata, checkpoints).
-    if (dir.extension() == ".tmp" && std::filesystem::is_regular_file(dir, ec)) {
-      if (::unlink(dir.c_str()) != 0) return ErrnoError("unlink", dir, errno);
+    if (dir.extension() == ".tmp" && IsRegularFile(dir)) {
+      if (absl::Status s = RemoveFile(dir); !s.ok()) return s;
       continue;
     }
-    if (!std::filesystem::is_directory(dir, ec)) continue;
     std::string name = dir.filename().string();
     if (absl::EndsWith(name, kDeleteSuffix)) {
-      std::filesystem::remove_all(dir, ec);
-      if (ec) return ErrnoError("remove", dir, ec.value());
+      if (absl::Status s = RemoveAll(dir); !s.ok()) return s;
       continue;
     }
+    // Directories of interrupted creations and deletions: a clean stop leaves none.
+    if (clean_shutdown_ || !IsDirectory(dir)) continue;
     // Only directories that say which topic they belong to are ours to judge.
     absl::StatusOr<TopicId> id = ReadPartitionMetadata(dir);
     if (!id.ok()) continue;
@@ -218,15 +219,10 @@ absl::Status LogManager::RemovePartitionDir(const std::filesystem::path& dir, co
   for (uint8_t b : id) absl::StrAppend(&hex, absl::Hex(b, absl::kZeroPad2));
   std::filesystem::path doomed = dir;
   doomed += absl::StrCat(".", hex, kDeleteSuffix);
-  std::error_code ec;
-  std::filesystem::rename(dir, doomed, ec);
-  if (ec) {
-    if (ec == std::errc::no_such_file_or_directory) return absl::OkStatus();
-    return ErrnoError("rename", dir, ec.value());
-  }
-  std::filesystem::remove_all(doomed, ec);
-  if (ec) return ErrnoError("remove", doomed, ec.value());
-  return absl::OkStatus();
+  absl::Status renamed = RenameFile(dir, doomed);
+  if (absl::IsNotFound(renamed)) return absl::OkStatus();
+  if (!renamed.ok()) return renamed;
+  return RemoveAll(doomed);
 }
 
 std::filesystem::path LogManager::PartitionDir(const std::string& topic, int32_t partition) const {
@@ -236,25 +232,59 @@ std::filesystem::path LogManager::PartitionDir(const std::string& topic, int32_t
 absl::Status LogManager::OpenPartitions(Topic& topic, int32_t from, int32_t to, bool fresh) {
   const TopicMetadata& t = topic.metadata;
   LogConfig config = resolve_config_(t.configs);
+  topic.partitions.resize(static_cast<size_t>(to));
   for (int32_t p = from; p < to; ++p) {
-    std::filesystem::path dir = PartitionDir(t.name, p);
     if (fresh) {
       // A directory of that name is a leftover of an older topic; never adopt its data.
-      std::error_code ec;
-      if (std::filesystem::exists(dir, ec)) {
+      std::filesystem::path dir = PartitionDir(t.name, p);
+      if (PathExists(dir)) {
         if (absl::Status s = RemovePartitionDir(dir, t.id); !s.ok()) return s;
       }
     }
-    absl::StatusOr<std::unique_ptr<PartitionLog>> log =
-        PartitionLog::Open(dir, config, fresh ? LogCheckpoint{} : CheckpointOf(t.name, p));
-    if (!log.ok()) return log.status();
-    absl::StatusOr<TopicId> id = ReadPartitionMetadata(dir);
-    if (!id.ok() || *id != t.id) {
-      if (absl::Status s = WritePartitionMetadata(dir, t.id); !s.ok()) return s;
-    }
-    topic.partitions.push_back(*std::move(log));
+    LogCheckpoint checkpoint = fresh ? LogCheckpoint{} : CheckpointOf(t.name, p);
+    if (absl::Status s = OpenPartition(topic, p, config, checkpoint); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status LogManager::OpenPartition(Topic& topic, int32_t p, const LogConfig& config,
+                                       const LogCheckpoint& checkpoint) {
+  const TopicMetadata& t = topic.metadata;
+  std::filesystem::path dir = PartitionDir(t.name, p);
+  absl::StatusOr<std::unique_ptr<PartitionLog>> log = PartitionLog::Open(dir, config, checkpoint);
+  if (!log.ok()) return log.status();
+  absl::StatusOr<TopicId> id = ReadPartitionMetadata(dir);
+  if (!id.ok() || *id != t.id) {
+    if (absl::Status s = WritePartitionMetadata(dir, t.id); !s.ok()) return s;
+  }
+  topic.partitions[static_cast<size_t>(p)] = *std::move(log);
+  return absl::OkStatus();
+}
+
+PartitionLog* LogManager::OpenDeferred(Topic& topic, int32_t p) {
+  absl::Status s = OpenPartition(topic, p, resolve_config_(topic.metadata.configs),
+                                 CheckpointOf(topic.metadata.name, p));
+  if (!s.ok()) {
+    SetOffline(s);
+    return nullptr;
+  }
+  return topic.partitions[static_cast<size_t>(p)].get();
+}
+
+bool LogManager::OpenDeferredPartitions(size_t max) {
+  bool remaining = false;
+  for (auto& [name, topic] : topics_) {
+    for (size_t p = 0; p < topic->partitions.size(); ++p) {
+      if (topic->partitions[p] != nullptr) continue;
+      if (max == 0 || offline()) {
+        remaining = true;
+        break;
+      }
+      --max;
+      OpenDeferred(*topic, static_cast<int32_t>(p));
+    }
+  }
+  return remaining && !offline();
 }
 
 absl::Status LogManager::Persist(const std::vector<const TopicMetadata*>& topics) {
@@ -383,8 +413,19 @@ absl::Status LogManager::SetTopicConfigs(const std::string& name,
   if (absl::Status s = PersistWith(changed, /*remove=*/false); !s.ok()) return s;
   topic.metadata.configs = std::move(changed.configs);
   LogConfig config = resolve_config_(topic.metadata.configs);
-  for (auto& partition : topic.partitions) partition->SetConfig(config);
+  for (auto& partition : topic.partitions) {
+    if (partition != nullptr) partition->SetConfig(config);  // deferred ones resolve at open
+  }
   return absl::OkStatus();
+}
+
+void LogManager::ReapplyConfigs() {
+  for (auto& [name, topic] : topics_) {
+    LogConfig config = resolve_config_(topic->metadata.configs);
+    for (auto& partition : topic->partitions) {
+      if (partition != nullptr) partition->SetConfig(config);
+    }
+  }
 }
 
 const TopicMetadata* LogManager::FindTopic(const std::string& name) const {
@@ -409,29 +450,50 @@ PartitionLog* LogManager::Partition(const std::string& topic, int32_t partition)
       static_cast<size_t>(partition) >= it->second->partitions.size()) {
     return nullptr;
   }
-  return it->second->partitions[static_cast<size_t>(partition)].get();
+  PartitionLog* log = it->second->partitions[static_cast<size_t>(partition)].get();
+  return log != nullptr ? log : OpenDeferred(*it->second, partition);
 }
 
 void LogManager::ForEachPartition(
+    const std::function<void(const std::string&, int32_t, PartitionLog&)>& fn) {
+  OpenDeferredPartitions(SIZE_MAX);
+  ForEachOpenPartition(fn);
+}
+
+void LogManager::ForEachOpenPartition(
     const std::function<void(const std::string&, int32_t, PartitionLog&)>& fn) const {
   for (const auto& [name, topic] : topics_) {
     for (size_t p = 0; p < topic->partitions.size(); ++p) {
-      fn(name, static_cast<int32_t>(p), *topic->partitions[p]);
+      if (topic->partitions[p] != nullptr) fn(name, static_cast<int32_t>(p), *topic->partitions[p]);
     }
   }
 }
 
+PartitionOffsets LogManager::OfUnopenedPartitions(const PartitionOffsets& read_at_open) const {
+  PartitionOffsets out;
+  for (const auto& [key, offset] : read_at_open) {
+    const auto& [topic, p] = key;
+    auto it = topics_.find(topic);
+    if (it != topics_.end() && p >= 0 && static_cast<size_t>(p) < it->second->partitions.size() &&
+        it->second->partitions[static_cast<size_t>(p)] == nullptr) {
+      out[key] = offset;
+    }
+  }
+  return out;
+}
+
 absl::Status LogManager::WriteRecoveryPointCheckpoint() {
-  PartitionOffsets points;
-  ForEachPartition([&](const std::string& topic, int32_t p, PartitionLog& log) {
+  // A log never opened keeps what was read at Open.
+  PartitionOffsets points = OfUnopenedPartitions(recovery_points_);
+  ForEachOpenPartition([&](const std::string& topic, int32_t p, PartitionLog& log) {
     points[{topic, p}] = log.recovery_point();
   });
   return WriteCheckpointFile(log_dir_ / kRecoveryPointFile, points);
 }
 
 absl::Status LogManager::WriteLogStartOffsetCheckpoint() {
-  PartitionOffsets starts;
-  ForEachPartition([&](const std::string& topic, int32_t p, PartitionLog& log) {
+  PartitionOffsets starts = OfUnopenedPartitions(log_start_offsets_);
+  ForEachOpenPartition([&](const std::string& topic, int32_t p, PartitionLog& log) {
     if (log.log_start_offset() > log.first_segment_base()) {
       starts[{topic, p}] = log.log_start_offset();
     }
@@ -461,7 +523,9 @@ void LogManager::SetOffline(absl::Status cause) {
 absl::Status LogManager::Close() {
   absl::Status status;
   for (auto& [name, topic] : topics_) {
-    for (auto& partition : topic->partitions) status.Update(partition->Close());
+    for (auto& partition : topic->partitions) {
+      if (partition != nullptr) status.Update(partition->Close());
+    }
   }
   if (offline()) return status;
   // Closed logs report their end offset as recovery point and keep their start offset.

@@ -25,6 +25,12 @@
 // "-delete" directories and any partition directory whose partition.metadata names an
 // unknown topic id or a partition number the topic does not have: leftovers of a
 // deletion or creation interrupted by a crash.
+// Opening after a clean stop is deferred: Open reads only topics.metadata and the
+// checkpoints, and each partition's log is opened on first use (Partition,
+// ForEachPartition) or by OpenDeferredPartitions, which the broker runs in the
+// background; so a broker with many partitions answers at once. After an unclean stop
+// every log is recovered before Open returns. Logs never opened keep their checkpointed
+// values, and their files are as the clean stop left them.
 // Recovery: Close() flushes every log, writes both checkpoints and then the clean-
 // shutdown marker ({"version":0,"brokerEpoch":-1}, as Kafka's CleanShutdownFileHandler).
 // Open reads the marker and the checkpoints, opens each log without scanning what they
@@ -85,14 +91,20 @@ class LogManager {
   absl::Status AddPartitions(const std::string& name, int32_t new_total);
   // Replaces the topic's configs and applies them to its partitions. NotFound if absent.
   absl::Status SetTopicConfigs(const std::string& name, std::map<std::string, std::string> configs);
+  // Resolves every topic's configs again (after the defaults behind resolve_config
+  // changed) and applies them to the open logs.
+  void ReapplyConfigs();
 
   const TopicMetadata* FindTopic(const std::string& name) const;
   const TopicMetadata* FindTopicById(const std::array<uint8_t, 16>& id) const;
-  std::vector<const TopicMetadata*> Topics() const;                      // sorted by name
-  PartitionLog* Partition(const std::string& topic, int32_t partition);  // nullptr if absent
-  // Every partition log, with its topic name and partition number.
-  void ForEachPartition(
-      const std::function<void(const std::string&, int32_t, PartitionLog&)>& fn) const;
+  std::vector<const TopicMetadata*> Topics() const;  // sorted by name
+  // nullptr if absent, or if opening it (deferred) failed, which takes the dir offline.
+  PartitionLog* Partition(const std::string& topic, int32_t partition);
+  // Every partition log, with its topic name and partition number (opening the deferred
+  // ones first).
+  void ForEachPartition(const std::function<void(const std::string&, int32_t, PartitionLog&)>& fn);
+  // Opens up to `max` logs whose opening was deferred; true while some remain.
+  bool OpenDeferredPartitions(size_t max);
 
   // Writes recovery-point-offset-checkpoint from every log's recovery point.
   absl::Status WriteRecoveryPointCheckpoint();
@@ -121,7 +133,7 @@ class LogManager {
  private:
   struct Topic {
     TopicMetadata metadata;
-    std::vector<std::unique_ptr<PartitionLog>> partitions;
+    std::vector<std::unique_ptr<PartitionLog>> partitions;  // null: opening deferred
   };
 
   LogManager(std::filesystem::path log_dir, ConfigResolver resolve_config)
@@ -133,6 +145,16 @@ class LogManager {
   absl::Status PersistWith(const TopicMetadata& changed, bool remove);
   std::filesystem::path PartitionDir(const std::string& topic, int32_t partition) const;
   absl::Status OpenPartitions(Topic& topic, int32_t from, int32_t to, bool fresh);
+  // Opens one existing partition; fills topic.partitions[p].
+  absl::Status OpenPartition(Topic& topic, int32_t p, const LogConfig& config,
+                             const LogCheckpoint& checkpoint);
+  // Opens a deferred partition; on failure takes the dir offline and returns nullptr.
+  PartitionLog* OpenDeferred(Topic& topic, int32_t p);
+  // The opened logs only (for checkpoints and Close, which must not open anything).
+  void ForEachOpenPartition(
+      const std::function<void(const std::string&, int32_t, PartitionLog&)>& fn) const;
+  // The entries of `read_at_open` whose partition exists and was never opened.
+  PartitionOffsets OfUnopenedPartitions(const PartitionOffsets& read_at_open) const;
   // The checkpointed state of a partition being opened.
   LogCheckpoint CheckpointOf(const std::string& topic, int32_t partition) const;
   absl::Status RemovePartitionDir(const std::filesystem::path& dir, const TopicId& id);

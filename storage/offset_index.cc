@@ -15,59 +15,32 @@
 #include "storage/file.h"
 
 namespace runnel::storage {
-namespace {
 
-// An open(2)ed descriptor, closed on scope exit.
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ~ScopedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-absl::StatusOr<int> OpenFd(const std::string& path, int flags) {
-  int fd;
-  do {
-    fd = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return ErrnoError("open", path, errno);
-  return fd;
-}
-
-}  // namespace
+// The descriptors below are only held while mapping, resizing or syncing: the mapping
+// keeps the file's pages, and File::Open (file.h) keeps the in-memory file system's
+// files reachable by path.
 
 // IndexFile.
 
 absl::StatusOr<IndexFile> IndexFile::Create(const std::filesystem::path& path, size_t entry_size,
                                             uint64_t capacity_bytes) {
-  absl::StatusOr<int> fd = OpenFd(path.string(), O_RDWR | O_CREAT | O_TRUNC);
+  absl::StatusOr<std::shared_ptr<File>> fd = File::Open(path, O_RDWR | O_CREAT | O_TRUNC);
   if (!fd.ok()) return fd.status();
-  ScopedFd closer(*fd);
   IndexFile file(path, entry_size);
   capacity_bytes -= capacity_bytes % entry_size;
-  if (::ftruncate(*fd, static_cast<off_t>(capacity_bytes)) != 0) {
-    return ErrnoError("ftruncate", path, errno);
-  }
-  if (absl::Status s = file.Map(*fd, capacity_bytes); !s.ok()) return s;
+  if (absl::Status s = (*fd)->Truncate(capacity_bytes); !s.ok()) return s;
+  if (absl::Status s = file.Map((*fd)->fd(), capacity_bytes); !s.ok()) return s;
   file.metadata_dirty_ = true;
   return file;
 }
 
 absl::StatusOr<IndexFile> IndexFile::Open(const std::filesystem::path& path, size_t entry_size) {
-  absl::StatusOr<int> fd = OpenFd(path.string(), O_RDWR);
+  absl::StatusOr<std::shared_ptr<File>> fd = File::Open(path, O_RDWR);
   if (!fd.ok()) return fd.status();
-  ScopedFd closer(*fd);
-  struct stat st;
-  if (::fstat(*fd, &st) != 0) return ErrnoError("fstat", path, errno);
+  absl::StatusOr<uint64_t> size = (*fd)->Size();
+  if (!size.ok()) return size.status();
   IndexFile file(path, entry_size);
-  if (absl::Status s = file.Map(*fd, static_cast<uint64_t>(st.st_size)); !s.ok()) return s;
+  if (absl::Status s = file.Map((*fd)->fd(), *size); !s.ok()) return s;
   file.entries_ = file.capacity();
   return file;
 }
@@ -124,22 +97,19 @@ void IndexFile::Close() {
 absl::Status IndexFile::Resize(uint64_t bytes) {
   bytes -= bytes % entry_size_;
   if (bytes == length_) return absl::OkStatus();
-  absl::StatusOr<int> fd = OpenFd(path_, O_RDWR);
+  absl::StatusOr<std::shared_ptr<File>> fd = File::Open(path_, O_RDWR);
   if (!fd.ok()) return fd.status();
-  ScopedFd closer(*fd);
   // Dirty pages of the old mapping are in the page cache already: unmapping loses
   // nothing, and the file's length changes only once no mapping extends past it.
   Unmap();
   metadata_dirty_ = true;
-  if (::ftruncate(*fd, static_cast<off_t>(bytes)) != 0) {
-    absl::Status error = ErrnoError("ftruncate", path_, errno);
-    struct stat st;
+  if (absl::Status error = (*fd)->Truncate(bytes); !error.ok()) {
     // Map what is there again so that the entries stay readable.
-    if (::fstat(*fd, &st) == 0) (void)Map(*fd, static_cast<uint64_t>(st.st_size));
+    if (absl::StatusOr<uint64_t> size = (*fd)->Size(); size.ok()) (void)Map((*fd)->fd(), *size);
     entries_ = std::min(entries_, capacity());
     return error;
   }
-  if (absl::Status s = Map(*fd, bytes); !s.ok()) {
+  if (absl::Status s = Map((*fd)->fd(), bytes); !s.ok()) {
     entries_ = 0;
     return s;
   }
@@ -152,10 +122,9 @@ absl::Status IndexFile::Trim() { return Resize(static_cast<uint64_t>(entries_) *
 absl::Status IndexFile::Sync() {
   if (metadata_dirty_) {
     // The length changed: fsync a descriptor, which also writes the mapped pages.
-    absl::StatusOr<int> fd = OpenFd(path_, O_RDONLY);
+    absl::StatusOr<std::shared_ptr<File>> fd = File::Open(path_, O_RDONLY);
     if (!fd.ok()) return fd.status();
-    ScopedFd closer(*fd);
-    if (::fsync(*fd) != 0) return ErrnoError("fsync", path_, errno);
+    if (absl::Status s = (*fd)->Sync(); !s.ok()) return s;
   } else if (data_dirty_ && entries_ > 0) {
     if (::msync(data_, entries_ * entry_size_, MS_SYNC) != 0) {
       return ErrnoError("msync", path_, errno);

@@ -168,6 +168,8 @@ class PartitionLog {
   int64_t last_flush_ms_ = 0;
   bool closed_ = false;
   bool dir_dirty_ = false;
+  // Created by Open and not yet synced (neither dir_ nor its entry in the parent).
+  bool created_unsynced_ = false;
   mutable std::optional<std::pair<int64_t, int64_t>> max_timestamp_cache_;
 };
 

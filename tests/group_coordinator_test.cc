@@ -39,7 +39,7 @@ class GroupCoordinatorTest : public ::testing::Test {
       ASSERT_TRUE(gc_->Close().ok());
     }
     gc_ = std::make_unique<GroupCoordinator>(&io_, config_, dir_);
-    ASSERT_TRUE(gc_->Load().ok());
+    ASSERT_TRUE(gc_->Load(/*clean_shutdown=*/false).ok());
   }
   // Runs due timers (the zero initial delay, expired sessions).
   void RunFor(int ms) {

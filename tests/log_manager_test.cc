@@ -162,6 +162,48 @@ TEST_F(LogManagerTest, TopicsPersistAcrossReopen) {
   EXPECT_EQ(m->Partition("orders", 0)->log_end_offset(), 0);
 }
 
+// After a clean stop, logs open on first use; Close keeps the checkpointed state of the
+// ones never opened, so the next start still trusts them.
+TEST_F(LogManagerTest, OpeningAfterACleanStopIsDeferred) {
+  {
+    auto m = OpenManager();
+    ASSERT_NE(m, nullptr);
+    ASSERT_TRUE(m->CreateTopic("orders", 3, {}).ok());
+    for (int p = 0; p < 3; ++p) {
+      for (int i = 0; i <= p; ++i) {
+        std::string batch = OneRecordBatch("v" + std::to_string(i));
+        ASSERT_TRUE(m->Partition("orders", p)->Append(batch.data(), batch.size()).ok());
+      }
+    }
+    EXPECT_FALSE(m->OpenDeferredPartitions(0));  // nothing deferred without a clean stop
+    ASSERT_TRUE(m->Close().ok());
+  }
+  {
+    auto m = OpenManager();
+    ASSERT_NE(m, nullptr);
+    EXPECT_TRUE(m->opened_after_clean_shutdown());
+    EXPECT_TRUE(m->OpenDeferredPartitions(0));  // all three still closed
+    ASSERT_NE(m->Partition("orders", 1), nullptr);
+    EXPECT_EQ(m->Partition("orders", 1)->log_end_offset(), 2);
+    ASSERT_TRUE(m->Close().ok());  // orders-0 and orders-2 never opened
+  }
+  absl::StatusOr<PartitionOffsets> points =
+      ReadCheckpointFile(dir_ / "recovery-point-offset-checkpoint");
+  ASSERT_TRUE(points.ok()) << points.status();
+  EXPECT_EQ(*points,
+            (PartitionOffsets{{{"orders", 0}, 1}, {{"orders", 1}, 2}, {{"orders", 2}, 3}}));
+  EXPECT_TRUE(fs::exists(dir_ / ".kafka_cleanshutdown"));
+
+  auto m = OpenManager();
+  ASSERT_NE(m, nullptr);
+  std::vector<int64_t> ends;
+  m->ForEachPartition([&](const std::string&, int32_t, PartitionLog& log) {
+    ends.push_back(log.log_end_offset());
+  });
+  EXPECT_EQ(ends, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_FALSE(m->OpenDeferredPartitions(0));  // ForEachPartition opened them all
+}
+
 TEST_F(LogManagerTest, TopicsMetadataFileFormat) {
   auto m = OpenManager();
   ASSERT_NE(m, nullptr);
