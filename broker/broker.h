@@ -92,14 +92,8 @@ class Broker {
   void RemoveAppendListener(const std::shared_ptr<AppendListener>& listener);
   void NotifyAppend();
 
-  void OnConnectionOpened() {
-    ++connections_;
-    metrics_.OnConnectionOpened();
-  }
-  void OnConnectionClosed() {
-    --connections_;
-    metrics_.OnConnectionClosed();
-  }
+  void OnConnectionOpened() { metrics_.OnConnectionOpened(); }
+  void OnConnectionClosed() { metrics_.OnConnectionClosed(); }
   // Request, network and connection counters, for the metrics endpoint.
   Metrics& metrics() { return metrics_; }
 
@@ -128,7 +122,6 @@ class Broker {
   DynamicBrokerConfigs dynamic_;
   std::filesystem::path dynamic_config_dir_;
   std::list<std::shared_ptr<AppendListener>> append_listeners_;
-  int64_t connections_ = 0;
   std::filesystem::path meta_properties_unsynced_;
   std::unique_ptr<asio::steady_timer> meta_sync_timer_;
   std::unique_ptr<asio::steady_timer> deferred_open_timer_;

@@ -20,6 +20,7 @@
 #include "storage/log_cleaner.h"
 #include "storage/log_manager.h"
 #include "storage/partition_log.h"
+#include "tests/read_values.h"
 
 namespace runnel::storage {
 namespace {
@@ -50,39 +51,6 @@ std::string MakeBatch(int count, int64_t ts, const std::string& tag, size_t pad 
     records.push_back(std::move(r));
   }
   return protocol::BuildBatch(records);
-}
-
-// Every record value readable from `offset` on, by offset, without padding.
-std::map<int64_t, std::string> ReadValues(PartitionLog& log, int64_t offset) {
-  std::map<int64_t, std::string> out;
-  while (offset < log.log_end_offset()) {
-    auto info = log.Read(offset, 1 << 20, true);
-    EXPECT_TRUE(info.ok()) << info.status();
-    if (!info.ok() || info->ranges.empty()) break;
-    std::string bytes;
-    for (const FileRange& r : info->ranges) {
-      std::string part(r.length, '\0');
-      EXPECT_EQ(::pread(r.fd, part.data(), part.size(), static_cast<off_t>(r.position)),
-                static_cast<ssize_t>(r.length));
-      bytes += part;
-    }
-    protocol::BatchIterator batches(bytes);
-    std::string_view batch;
-    protocol::BatchHeader header;
-    while (batches.Next(&batch, &header)) {
-      std::string scratch;
-      auto records = protocol::ReadRecords(batch, &scratch);
-      EXPECT_TRUE(records.ok()) << records.status();
-      if (!records.ok()) return out;
-      for (const protocol::Record& r : *records) {
-        // Without the padding MakeBatch adds.
-        std::string_view value = r.value.value_or("");
-        if (r.offset >= offset) out[r.offset] = std::string(value.substr(0, value.find('.')));
-      }
-      offset = header.last_offset() + 1;
-    }
-  }
-  return out;
 }
 
 class LogLifecycleTest : public ::testing::Test {
