@@ -3,24 +3,27 @@
 //
 //   startup_bench --runnel PATH [--dir DIR] [--runs N] [--idle-ms MS]
 //
-// Start time: from just before fork() to the first ApiVersions (v0) answer on the
-// broker's port, which the probe polls with connect() every 50 us. RSS: VmRSS of the
-// broker process after it has been idle for --idle-ms. Scenarios:
+// Start time: from just before posix_spawn() to the first ApiVersions (v0) answer on
+// the broker's port, which the probe polls with connect() every 50 us. Both brokers are
+// exec'd the same way (posix_spawn, as subprocess launchers and test harnesses do). RSS:
+// VmRSS of the broker process after it has been idle for --idle-ms. Scenarios:
 //   runnel, empty data dir          a fresh dir per run
 //   runnel, 1,000 partitions        one topic made once through CreateTopics, then a
 //                                   clean stop; every run restarts on that dir
 //   runnel, 10,000 partitions       likewise
-//   mock, 0 / 1,000 / 10,000        a forked child creates rd_kafka_mock_cluster_new
-//                                   (and the topic), then reports its port on a pipe
+//   mock, 0 / 1,000 / 10,000        this binary, spawned with --mock-child N, creates
+//                                   rd_kafka_mock_cluster_new (and the topic), then
+//                                   reports its port on a pipe
 // Prints one line per scenario: median, min and max start time over the runs, and the
 // median idle RSS.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <sys/prctl.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,9 +45,33 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The broker or mock running now, killed if the bench dies.
+pid_t g_child = -1;
+
 [[noreturn]] void Die(const std::string& why) {
   std::fprintf(stderr, "startup_bench: %s\n", why.c_str());
+  if (g_child > 0) ::kill(g_child, SIGKILL);
   std::exit(1);
+}
+
+// Starts `argv` with its stdout on `stdout_fd` (/dev/null if -1).
+pid_t Spawn(const std::vector<std::string>& argv, int stdout_fd = -1) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (stdout_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  }
+  pid_t pid = -1;
+  int err = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) Die("cannot start " + argv[0] + ": " + std::strerror(err));
+  g_child = pid;
+  return pid;
 }
 
 struct Options {
@@ -122,25 +149,17 @@ long RssKb(pid_t pid) {
   return -1;
 }
 
-void Stop(pid_t pid) {
-  ::kill(pid, SIGTERM);
+void Stop(pid_t pid, int signal) {
+  ::kill(pid, signal);
   int status = 0;
   ::waitpid(pid, &status, 0);
+  g_child = -1;
 }
 
 pid_t SpawnRunnel(const Options& o, const std::string& data_dir, uint16_t port) {
-  std::string listeners = "listeners=PLAINTEXT://127.0.0.1:" + std::to_string(port);
-  std::string dirs = "log.dirs=" + data_dir;
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    std::freopen("/dev/null", "w", stdout);
-    ::execl(o.runnel.c_str(), o.runnel.c_str(), "--override", listeners.c_str(), "--override",
-            dirs.c_str(), "--override", "group.initial.rebalance.delay.ms=0",
-            static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
+  return Spawn({o.runnel, "--override", "listeners=PLAINTEXT://127.0.0.1:" + std::to_string(port),
+                "--override", "log.dirs=" + data_dir, "--override",
+                "group.initial.rebalance.delay.ms=0"});
 }
 
 // Creates `topic` with `partitions` through librdkafka's Admin API.
@@ -171,24 +190,21 @@ void CreateTopic(uint16_t port, const std::string& topic, int partitions) {
   rd_kafka_destroy(rk);
 }
 
-// A forked child holding a mock cluster with one topic of `partitions` (none if 0); it
-// writes its port to the pipe, then waits to be killed.
-pid_t SpawnMock(int partitions, int pipe_out) {
-  pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+// The --mock-child mode: a mock cluster with one topic of `partitions` partitions (none
+// if 0); writes its port to stdout, then waits to be killed.
+int RunMockChild(int partitions) {
   char err[256];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   rd_kafka_mock_cluster_t* cluster = rk ? rd_kafka_mock_cluster_new(rk, 1) : nullptr;
-  if (cluster == nullptr) _exit(1);
+  if (cluster == nullptr) return 1;
   if (partitions > 0) rd_kafka_mock_topic_create(cluster, "bench", partitions, 1);
   std::string bootstrap = rd_kafka_mock_cluster_bootstraps(cluster);
   std::string port = bootstrap.substr(bootstrap.rfind(':') + 1) + "\n";
-  if (::write(pipe_out, port.data(), port.size()) < 0) _exit(1);
+  if (::write(STDOUT_FILENO, port.data(), port.size()) < 0) return 1;
   ::pause();
-  _exit(0);
+  return 0;
 }
 
 struct Sample {
@@ -220,15 +236,15 @@ Sample RunRunnel(const Options& o, const std::string& data_dir) {
   double ms = MillisSince(t0);
   std::this_thread::sleep_for(std::chrono::milliseconds(o.idle_ms));
   long rss = RssKb(pid);
-  Stop(pid);
+  Stop(pid, SIGTERM);
   return {ms, rss};
 }
 
 Sample RunMock(const Options& o, int partitions) {
   int fds[2];
-  if (::pipe(fds) != 0) Die("pipe");
+  if (::pipe2(fds, O_CLOEXEC) != 0) Die("pipe");
   Clock::time_point t0 = Clock::now();
-  pid_t pid = SpawnMock(partitions, fds[1]);
+  pid_t pid = Spawn({"/proc/self/exe", "--mock-child", std::to_string(partitions)}, fds[1]);
   ::close(fds[1]);
   char buf[16] = {};
   size_t got = 0;
@@ -243,8 +259,7 @@ Sample RunMock(const Options& o, int partitions) {
   double ms = MillisSince(t0);
   std::this_thread::sleep_for(std::chrono::milliseconds(o.idle_ms));
   long rss = RssKb(pid);
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
+  Stop(pid, SIGKILL);
   return {ms, rss};
 }
 
@@ -256,7 +271,7 @@ std::string PrepareDir(const Options& o, int partitions) {
   pid_t pid = SpawnRunnel(o, dir, port);
   if (!ProbeApiVersions(port, Clock::now() + std::chrono::seconds(60))) Die("runnel not up");
   CreateTopic(port, "bench", partitions);
-  Stop(pid);
+  Stop(pid, SIGTERM);
   return dir;
 }
 
@@ -288,6 +303,7 @@ Options ParseArgs(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
+  if (argc == 3 && std::string(argv[1]) == "--mock-child") return RunMockChild(std::atoi(argv[2]));
   Options o = ParseArgs(argc, argv);
   bool own_dir = o.dir.empty();
   if (own_dir) {

@@ -158,6 +158,38 @@ constexpr KnownKey kKnownKeys[] = {
     {"zookeeper.connection.timeout.ms", Type::kInt, kAny, {}, kNull, kStatic},
 };
 
+// Known keys that change nothing in a single Runnel broker: the KRaft quorum, internal
+// topics' replication, Kafka's thread pools and socket tuning, ZooKeeper. Sorted.
+constexpr std::string_view kKeysWithoutEffect[] = {
+    "auto.leader.rebalance.enable",
+    "broker.rack",
+    "connections.max.idle.ms",
+    "controller.quorum.bootstrap.servers",
+    "controller.quorum.voters",
+    "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.buffer.size",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.threads",
+    "max.connections",
+    "max.connections.per.ip",
+    "metadata.log.dir",
+    "num.io.threads",
+    "num.network.threads",
+    "num.recovery.threads.per.data.dir",
+    "offsets.topic.replication.factor",
+    "queued.max.requests",
+    "share.coordinator.state.topic.min.isr",
+    "share.coordinator.state.topic.replication.factor",
+    "socket.listen.backlog.size",
+    "socket.receive.buffer.bytes",
+    "socket.send.buffer.bytes",
+    "transaction.state.log.min.isr",
+    "transaction.state.log.num.partitions",
+    "transaction.state.log.replication.factor",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+};
+
 constexpr bool KnownKeysSorted() {
   for (size_t i = 1; i < std::size(kKnownKeys); ++i) {
     if (!(kKnownKeys[i - 1].name < kKnownKeys[i].name)) return false;
@@ -795,6 +827,9 @@ absl::StatusOr<BrokerConfig> BuildConfig(const std::map<std::string, std::string
   BrokerConfig cfg;
   cfg.properties = properties;
   for (const auto& [key, value] : properties) {
+    if (std::binary_search(std::begin(kKeysWithoutEffect), std::end(kKeysWithoutEffect), key)) {
+      cfg.keys_without_effect.push_back(key);
+    }
     const KnownKey* known = FindKnownKey(key);
     if (known == nullptr) {
       if (warnings != nullptr) {

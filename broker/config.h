@@ -80,6 +80,10 @@ struct BrokerConfig {
   std::optional<Endpoint> metrics_listener;  // metrics.listener (host:port): Prometheus over HTTP
   // Every key as given, after overrides, for logging and DescribeConfigs.
   std::map<std::string, std::string> properties;
+  // The keys given that Kafka defines but that change nothing in a single Runnel broker
+  // (quorum, replication factors of internal topics, thread pools, socket buffers, ...),
+  // sorted: the startup log names them once.
+  std::vector<std::string> keys_without_effect;
 };
 
 // ConfigDef's types, numbered as DescribeConfigs' config_type (DescribeConfigsResponse.

@@ -75,6 +75,10 @@ int main(int argc, char** argv) {
   }
   if (std::optional<LogLevel> level = ParseLogLevel(config->logging_level)) SetLogLevel(*level);
   for (const std::string& w : warnings) LogWarn(w);
+  if (!config->keys_without_effect.empty()) {
+    LogInfo("Ignoring ", absl::StrJoin(config->keys_without_effect, ", "),
+            ": no effect on a single Runnel broker");
+  }
   LogInfo("Runnel ", RUNNEL_VERSION, " starting with node.id=", config->node_id,
           ", log.dirs=", absl::StrJoin(config->log_dirs, ","),
           config->log_in_memory ? " (in memory)" : "", "; configuration: ",

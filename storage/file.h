@@ -118,8 +118,8 @@ absl::Status SyncFileAndDir(const std::filesystem::path& path);
 
 absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path);
 
-// The entries of a directory (without "." and ".."), in no particular order.
-absl::StatusOr<std::vector<std::filesystem::path>> ListDir(const std::filesystem::path& dir);
+// The names of a directory's entries (without "." and ".."), in no particular order.
+absl::StatusOr<std::vector<std::string>> ListDir(const std::filesystem::path& dir);
 
 }  // namespace runnel::storage
 

@@ -28,7 +28,8 @@
 // Opening after a clean stop is deferred: Open reads only topics.metadata and the
 // checkpoints, and each partition's log is opened on first use (Partition,
 // ForEachPartition) or by OpenDeferredPartitions, which the broker runs in the
-// background; so a broker with many partitions answers at once. After an unclean stop
+// background (and which first removes leftovers, which only a failed operation can
+// leave before a clean stop); so a broker with many partitions answers at once. After an unclean stop
 // every log is recovered before Open returns. Logs never opened keep their checkpointed
 // values, and their files are as the clean stop left them.
 // Recovery: Close() flushes every log, writes both checkpoints and then the clean-
@@ -103,7 +104,8 @@ class LogManager {
   // Every partition log, with its topic name and partition number (opening the deferred
   // ones first).
   void ForEachPartition(const std::function<void(const std::string&, int32_t, PartitionLog&)>& fn);
-  // Opens up to `max` logs whose opening was deferred; true while some remain.
+  // Opens up to `max` logs whose opening was deferred, after removing leftovers the first
+  // time; true while some remain.
   bool OpenDeferredPartitions(size_t max);
 
   // Writes recovery-point-offset-checkpoint from every log's recovery point.
@@ -165,6 +167,7 @@ class LogManager {
   std::map<std::string, std::unique_ptr<Topic>> topics_;
   std::map<TopicId, Topic*> by_id_;
   bool clean_shutdown_ = false;
+  bool leftovers_pending_ = false;  // RemoveLeftovers deferred after a clean stop
   PartitionOffsets recovery_points_;    // as read at Open
   PartitionOffsets log_start_offsets_;  // as read at Open
   PartitionOffsets cleaner_offsets_;

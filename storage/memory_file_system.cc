@@ -209,18 +209,18 @@ absl::Status MemoryFileSystem::SyncDir(const std::filesystem::path& dir) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::filesystem::path>> MemoryFileSystem::List(
+absl::StatusOr<std::vector<std::string>> MemoryFileSystem::List(
     const std::filesystem::path& dir) const {
   const std::string key = Normalize(dir);
   auto it = entries_.find(key);
   if (it == entries_.end()) return ErrnoError("readdir", dir, ENOENT);
   if (it->second != kDirectory) return ErrnoError("readdir", dir, ENOTDIR);
-  std::vector<std::filesystem::path> out;
+  std::vector<std::string> out;
   const size_t prefix = ChildPrefix(key).size();
   auto [begin, end] = Below(key);
   for (it = begin; it != end; ++it) {
     std::string_view name = std::string_view(it->first).substr(prefix);
-    if (name.find('/') == std::string_view::npos) out.push_back(dir / std::string(name));
+    if (name.find('/') == std::string_view::npos) out.emplace_back(name);
   }
   return out;
 }

@@ -47,7 +47,7 @@ class MemoryFileSystem {
   absl::Status CreateDirectories(const std::filesystem::path& dir);
   absl::Status SyncDir(const std::filesystem::path& dir) const;
   // The entries of `dir` as `dir / name`, sorted by name.
-  absl::StatusOr<std::vector<std::filesystem::path>> List(const std::filesystem::path& dir) const;
+  absl::StatusOr<std::vector<std::string>> List(const std::filesystem::path& dir) const;
 
  private:
   static constexpr int kDirectory = -1;

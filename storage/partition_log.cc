@@ -72,10 +72,9 @@ absl::Status PartitionLog::Load(const LogCheckpoint& checkpoint) {
 
   std::set<int64_t> logs;
   std::set<int64_t> indexes;
-  absl::StatusOr<std::vector<std::filesystem::path>> entries = ListDir(dir_);
-  if (!entries.ok()) return entries.status();
-  for (const std::filesystem::path& entry : *entries) {
-    std::string name = entry.filename().string();
+  absl::StatusOr<std::vector<std::string>> names = ListDir(dir_);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
     if (std::optional<int64_t> base = Segment::ParseFileName(name, ".log")) {
       logs.insert(*base);
     } else if (std::optional<int64_t> base = Segment::ParseFileName(name, ".index")) {
@@ -156,12 +155,12 @@ absl::Status PartitionLog::Load(const LogCheckpoint& checkpoint) {
 // (partition.metadata): drop them. A ".log.swap" was complete when renamed: it replaces
 // the segments whose offsets it covers.
 absl::Status PartitionLog::FinishInterruptedCleaning() {
-  absl::StatusOr<std::vector<std::filesystem::path>> entries = ListDir(dir_);
-  if (!entries.ok()) return entries.status();
+  absl::StatusOr<std::vector<std::string>> names = ListDir(dir_);
+  if (!names.ok()) return names.status();
   std::set<int64_t> logs;
   std::vector<std::pair<int64_t, std::filesystem::path>> swaps;
-  for (const std::filesystem::path& entry : *entries) {
-    std::string name = entry.filename().string();
+  for (const std::string& name : *names) {
+    std::filesystem::path entry = dir_ / name;
     if (name.ends_with(".cleaned") || name.ends_with(".tmp")) {
       if (absl::Status s = RemoveFile(entry); !s.ok()) return s;
       dir_dirty_ = true;

@@ -360,5 +360,28 @@ TEST_F(LogManagerTest, OpenRemovesLeftovers) {
             "version: 0\ntopic_id: " + TopicIdToString(id));
 }
 
+TEST_F(LogManagerTest, LeftoversOfACleanStopAreRemovedByTheBackgroundOpening) {
+  {
+    auto m = OpenManager();
+    ASSERT_NE(m, nullptr);
+    ASSERT_TRUE(m->CreateTopic("live", 2, {}).ok());
+    ASSERT_TRUE(m->Close().ok());
+  }
+  // What a failed deletion and a failed atomic write leave behind.
+  fs::create_directories(dir_ / "old-0.0123456789abcdef0123456789abcdef-delete");
+  std::ofstream(dir_ / "topics.metadata.tmp") << "partial";
+
+  auto m = OpenManager();
+  ASSERT_NE(m, nullptr);
+  ASSERT_TRUE(m->opened_after_clean_shutdown());
+  EXPECT_TRUE(fs::exists(dir_ / "old-0.0123456789abcdef0123456789abcdef-delete"));
+  EXPECT_TRUE(fs::exists(dir_ / "topics.metadata.tmp"));
+  EXPECT_FALSE(m->OpenDeferredPartitions(10));
+  EXPECT_FALSE(fs::exists(dir_ / "old-0.0123456789abcdef0123456789abcdef-delete"));
+  EXPECT_FALSE(fs::exists(dir_ / "topics.metadata.tmp"));
+  EXPECT_TRUE(fs::exists(dir_ / "live-1" / "partition.metadata"));
+  EXPECT_FALSE(m->offline());
+}
+
 }  // namespace
 }  // namespace runnel::storage

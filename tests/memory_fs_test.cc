@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -56,12 +57,11 @@ std::string ReadAll(int fd) {
   return out;
 }
 
-std::vector<std::string> Names(const absl::StatusOr<std::vector<fs::path>>& entries) {
+std::vector<std::string> Names(const absl::StatusOr<std::vector<std::string>>& entries) {
   EXPECT_TRUE(entries.ok()) << entries.status();
   std::vector<std::string> out;
-  if (entries.ok()) {
-    for (const fs::path& p : *entries) out.push_back(p.filename().string());
-  }
+  if (entries.ok()) out = *entries;
+  std::sort(out.begin(), out.end());
   return out;
 }
 
