@@ -22,3 +22,9 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Containers: podman, podman-compose and a local debian:bookworm-slim base image, for
+# docker/Dockerfile and integration/container_test.py. RUNNEL_SETUP_PODMAN=0 skips this.
+if [[ "${RUNNEL_SETUP_PODMAN:-1}" != 0 ]]; then
+  "$(dirname "${BASH_SOURCE[0]}")/docker/podman_setup.sh"
+fi
