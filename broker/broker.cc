@@ -112,6 +112,7 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config,
       !s.ok()) {
     return s;
   }
+  broker->producer_ids_ = std::make_unique<ProducerIdManager>(dir, config.node_id);
   broker->storage_tasks_ = std::make_unique<StorageTasks>(broker.get(), io);
   broker->storage_tasks_->Start();
   // Clients connecting at once are answered first; the deferred logs follow.

@@ -21,6 +21,7 @@
 #include "broker/dynamic_config.h"
 #include "broker/group_coordinator.h"
 #include "broker/metrics.h"
+#include "broker/producer_id_manager.h"
 #include "broker/storage_tasks.h"
 #include "protocol/errors.h"
 #include "storage/log_manager.h"
@@ -47,6 +48,8 @@ class Broker {
   GroupCoordinator& groups() { return *groups_; }
   // Retention, flushes, checkpoints and the fsync-before-ack group commit.
   StorageTasks& storage_tasks() { return *storage_tasks_; }
+  // The ids InitProducerId hands out (latest_producer_id_block in the log dir).
+  ProducerIdManager& producer_ids() { return *producer_ids_; }
 
   // partitions/replication_factor of -1 take the broker defaults.
   TopicResult CreateTopic(const std::string& name, int32_t partitions, int16_t replication_factor,
@@ -113,6 +116,7 @@ class Broker {
   std::unique_ptr<storage::LogManager> logs_;
   std::unique_ptr<GroupCoordinator> groups_;
   std::unique_ptr<StorageTasks> storage_tasks_;
+  std::unique_ptr<ProducerIdManager> producer_ids_;
   // Dynamic configs: loads them from the log dir at startup (at_startup: everything is
   // rebuilt) and rebuilds config_ from the layers (then listeners and other keys that
   // cannot change while running keep their values).

@@ -142,6 +142,9 @@ constexpr KnownKey kKnownKeys[] = {
     {"offsets.topic.num.partitions", Type::kInt, 1, {}, "50", kStatic},
     {"offsets.topic.replication.factor", Type::kShort, 1, {}, "3", kStatic},
     {"process.roles", Type::kList, kAny, "broker, controller", "", kStatic},
+    // Kafka defines this one as internal (for tests); it is listed here all the same.
+    {"producer.id.expiration.check.interval.ms", Type::kInt, 1, {}, "600000", kStatic},
+    {"producer.id.expiration.ms", Type::kInt, 1, {}, "86400000", kCluster},
     {"queued.max.requests", Type::kInt, 1, {}, "500", kStatic},
     {"share.coordinator.state.topic.min.isr", Type::kShort, 1, {}, "2", kStatic},
     {"share.coordinator.state.topic.replication.factor", Type::kShort, 1, {}, "3", kStatic},
@@ -761,6 +764,9 @@ absl::Status BuildLogSettings(const Props& props, BrokerConfig* cfg) {
                             &cfg->log_flush_offset_checkpoint_interval_ms),
            props.ReadNumber("log.flush.start.offset.checkpoint.interval.ms",
                             &cfg->log_flush_start_offset_checkpoint_interval_ms),
+           props.ReadNumber("producer.id.expiration.ms", &d.producer_id_expiration_ms),
+           props.ReadNumber("producer.id.expiration.check.interval.ms",
+                            &cfg->producer_id_expiration_check_interval_ms),
        }) {
     if (!s.ok()) return s;
   }

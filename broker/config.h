@@ -56,7 +56,8 @@ struct BrokerConfig {
   // The topic-config defaults, from log.segment.bytes, log.index.interval.bytes,
   // log.index.size.max.bytes, log.roll.{ms,hours}, log.retention.{ms,minutes,hours,bytes},
   // log.cleanup.policy, log.cleaner.{delete.retention.ms,min.cleanable.ratio,
-  // min.compaction.lag.ms,max.compaction.lag.ms}, log.flush.interval.{messages,ms}.
+  // min.compaction.lag.ms,max.compaction.lag.ms}, log.flush.interval.{messages,ms}, and
+  // producer.id.expiration.ms.
   storage::LogConfig log_defaults;
   // Runnel's own durability option: answer a Produce with acks=all only once its data
   // are fsynced (log.fsync.before.ack). Off by default, as Kafka leaves data in the page
@@ -69,6 +70,9 @@ struct BrokerConfig {
   int64_t log_flush_scheduler_interval_ms = storage::kNoLimit;  // log.flush.scheduler.interval.ms
   int32_t log_flush_offset_checkpoint_interval_ms = 60000;
   int32_t log_flush_start_offset_checkpoint_interval_ms = 60000;
+  // producer.id.expiration.check.interval.ms: how often idle producers are forgotten
+  // (producer.id.expiration.ms itself is in log_defaults).
+  int32_t producer_id_expiration_check_interval_ms = 600000;
   int32_t message_max_bytes = 1048588;           // message.max.bytes
   int32_t socket_request_max_bytes = 104857600;  // socket.request.max.bytes
   // cluster.id: used when the log dir has no meta.properties yet (Kafka takes it from

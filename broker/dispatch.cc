@@ -11,11 +11,14 @@ const std::vector<HandlerEntry>& Handlers() {
   // Kafka 4.x's ranges (the schemas'), with floors pinned as Kafka advertises them:
   // Produce from 0 for librdkafka's compression probe (KAFKA-18659; v0-2 are still
   // refused when sent), JoinGroup from 0 (librdkafka < 2.11 requires v0 advertised).
+  // Ceilings below the schema's are versions Kafka marks unstable and neither advertises
+  // nor accepts (InitProducerId 6).
   static const std::vector<HandlerEntry> handlers = [] {
     struct Spec {
       int16_t key;
       Handler handler;
       int16_t advertised_min = -1;  // -1: the schema's minimum
+      int16_t max = -1;             // -1: the schema's maximum
     };
     const Spec specs[] = {
         {api::kProduce, HandleProduce, 0},
@@ -43,12 +46,14 @@ const std::vector<HandlerEntry>& Handlers() {
         {api::kIncrementalAlterConfigs, HandleIncrementalAlterConfigs},
         {api::kDescribeCluster, HandleDescribeCluster},
         {api::kDescribeLogDirs, HandleDescribeLogDirs},
+        {api::kInitProducerId, HandleInitProducerId, -1, 5},
     };
     std::vector<HandlerEntry> out;
     for (const Spec& s : specs) {
       const protocol::ApiInfo* info = protocol::FindApi(s.key);
       int16_t min = s.advertised_min >= 0 ? s.advertised_min : info->min_version;
-      out.push_back({s.key, min, info->max_version, s.handler});
+      int16_t max = s.max >= 0 ? s.max : info->max_version;
+      out.push_back({s.key, min, max, s.handler});
     }
     std::sort(out.begin(), out.end(),
               [](const HandlerEntry& a, const HandlerEntry& b) { return a.api_key < b.api_key; });
@@ -69,7 +74,7 @@ void DispatchRequest(Broker* broker, std::shared_ptr<const ClientInfo> client, F
   }
   if (info == nullptr || entry == nullptr) return sink(nullptr, true);
 
-  bool supported = api_version >= info->min_version && api_version <= info->max_version;
+  bool supported = api_version >= info->min_version && api_version <= entry->max_version;
   if (!supported && api_key != api::kApiVersions) return sink(nullptr, true);
 
   // An unsupported ApiVersions request is parsed with header v1: its layout is

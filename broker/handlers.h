@@ -32,6 +32,7 @@ void HandleAlterConfigs(RequestContext& ctx);
 void HandleIncrementalAlterConfigs(RequestContext& ctx);
 void HandleDescribeCluster(RequestContext& ctx);
 void HandleDescribeLogDirs(RequestContext& ctx);
+void HandleInitProducerId(RequestContext& ctx);
 
 }  // namespace runnel::broker
 

@@ -4,6 +4,12 @@
 // so that the client notices (as Kafka does). With log.fsync.before.ack, an acks=all
 // request is answered once its partitions are fsynced (StorageTasks::FlushThen). An I/O
 // error takes the log dir offline: KAFKA_STORAGE_ERROR from then on.
+// Idempotent producers (storage/producer_state.h): a duplicate of one of the producer's
+// last 5 batches is answered NONE with the original base offset and, as Kafka's
+// UnifiedLog does, that batch's max timestamp as log_append_time; a sequence gap is
+// OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch INVALID_PRODUCER_EPOCH, a plain write into
+// an open transaction INVALID_TXN_STATE, each with the log start offset. Kafka 4's
+// broker sends neither UNKNOWN_PRODUCER_ID nor DUPLICATE_SEQUENCE_NUMBER on this path.
 #include "broker/broker.h"
 #include "broker/handlers.h"
 #include "protocol/errors.h"
@@ -22,6 +28,18 @@ namespace {
 ErrorCode ValidationError(const absl::Status& s) {
   return s.code() == absl::StatusCode::kDataLoss ? ErrorCode::kCorruptMessage
                                                  : ErrorCode::kInvalidRecord;
+}
+
+ErrorCode ProducerStateError(storage::ProducerError error) {
+  switch (error) {
+    case storage::ProducerError::kOutOfOrderSequence:
+      return ErrorCode::kOutOfOrderSequenceNumber;
+    case storage::ProducerError::kInvalidProducerEpoch:
+      return ErrorCode::kInvalidProducerEpoch;
+    case storage::ProducerError::kInvalidTxnState:
+      return ErrorCode::kInvalidTxnState;
+  }
+  return ErrorCode::kUnknownServerError;
 }
 
 void AppendPartition(Broker& broker, const std::string& topic_name,
@@ -62,11 +80,28 @@ void AppendPartition(Broker& broker, const std::string& topic_name,
   if (absl::Status s = protocol::ValidateBatch(batch, &decompressed); !s.ok()) {
     return fail(ValidationError(s), std::string(s.message()));
   }
+  // Kafka's LogValidator.validateBatch for clients.
+  const std::string partition = topic_name + "-" + std::to_string(data.index);
+  if (header.is_control()) {
+    return fail(ErrorCode::kInvalidRecord,
+                "Clients are not allowed to write control records in topic partition " + partition);
+  }
+  if (header.producer_id > storage::kNoProducerId && header.base_sequence < 0) {
+    return fail(ErrorCode::kInvalidRecord,
+                "Invalid sequence number " + std::to_string(header.base_sequence) +
+                    " in record batch with producerId " + std::to_string(header.producer_id) +
+                    " in topic partition " + partition);
+  }
   // The batch lives in the request frame, which this request owns and never reuses.
   char* bytes = const_cast<char*>(batch.data());
   protocol::SetPartitionLeaderEpoch(bytes, 0);
   auto appended = log->Append(bytes, batch.size());
   if (!appended.ok()) {
+    if (std::optional<storage::ProducerError> e = storage::ProducerErrorOf(appended.status())) {
+      fail(ProducerStateError(*e));
+      out->log_start_offset = log->log_start_offset();
+      return;
+    }
     // A batch larger than segment.bytes can never fit a segment.
     if (appended.status().code() == absl::StatusCode::kResourceExhausted) {
       return fail(ErrorCode::kRecordListTooLarge);
@@ -74,6 +109,7 @@ void AppendPartition(Broker& broker, const std::string& topic_name,
     return fail(broker.ReportStorageError(appended.status()));
   }
   out->base_offset = appended->base_offset;
+  if (appended->duplicate) out->log_append_time_ms = appended->duplicate->timestamp;
   out->log_start_offset = log->log_start_offset();
 }
 

@@ -37,6 +37,8 @@ void StorageTasks::Start() {
   if (config.log_cleaner_enable) {
     Every(config.log_cleaner_backoff_ms, [this] { CleanLogs(WallClockMs()); });
   }
+  Every(config.producer_id_expiration_check_interval_ms,
+        [this] { ExpireProducers(WallClockMs()); });
   Every(config.log_flush_offset_checkpoint_interval_ms, [this] {
     if (absl::Status s = broker_->logs().WriteRecoveryPointCheckpoint(); !s.ok()) {
       broker_->ReportStorageError(s);
@@ -88,6 +90,13 @@ void StorageTasks::CheckRetention(int64_t now_ms) {
 
 void StorageTasks::CheckFlushes(int64_t now_ms) {
   ForEachLogUntilError([now_ms](storage::PartitionLog& log) { return log.MaybeFlush(now_ms); });
+}
+
+void StorageTasks::ExpireProducers(int64_t now_ms) {
+  ForEachLogUntilError([now_ms](storage::PartitionLog& log) {
+    log.RemoveExpiredProducers(now_ms);
+    return absl::OkStatus();
+  });
 }
 
 void StorageTasks::CleanLogs(int64_t now_ms) {

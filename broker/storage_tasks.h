@@ -9,6 +9,8 @@
 //   checkpoints          recovery-point-offset-checkpoint every
 //                        log.flush.offset.checkpoint.interval.ms, log-start-offset-checkpoint
 //                        every log.flush.start.offset.checkpoint.interval.ms
+//   producer expiration  every producer.id.expiration.check.interval.ms: each log forgets
+//                        the producers idle for producer.id.expiration.ms
 // and the group commit behind log.fsync.before.ack: FlushThen() queues partitions and a
 // callback; once the requests already queued on the loop have run, each named log is
 // fsynced once and every queued callback learns the outcome. An I/O error takes the log
@@ -51,6 +53,7 @@ class StorageTasks {
   void CheckRetention(int64_t now_ms);
   void CheckFlushes(int64_t now_ms);
   void CleanLogs(int64_t now_ms);
+  void ExpireProducers(int64_t now_ms);
 
  private:
   struct Periodic {

@@ -42,6 +42,10 @@ struct LogConfig {
   // oldest unflushed append is this old. By default never: the page cache, as Kafka.
   int64_t flush_messages = kNoLimit;
   int64_t flush_ms = kNoLimit;
+
+  // producer.id.expiration.ms: a producer whose last batch is this old is forgotten
+  // (producer_state.h). A broker key, the same for every log; no topic config.
+  int64_t producer_id_expiration_ms = 86400000;
 };
 
 // segment.bytes as enforced: at least 1, at most INT32_MAX.

@@ -72,6 +72,7 @@ absl::Status PartitionLog::Load(const LogCheckpoint& checkpoint) {
 
   std::set<int64_t> logs;
   std::set<int64_t> indexes;
+  std::set<int64_t> snapshots;
   absl::StatusOr<std::vector<std::string>> names = ListDir(dir_);
   if (!names.ok()) return names.status();
   for (const std::string& name : *names) {
@@ -81,8 +82,12 @@ absl::Status PartitionLog::Load(const LogCheckpoint& checkpoint) {
       indexes.insert(*base);
     } else if (std::optional<int64_t> base = Segment::ParseFileName(name, ".timeindex")) {
       indexes.insert(*base);
+    } else if (std::optional<int64_t> offset =
+                   Segment::ParseFileName(name, kProducerSnapshotSuffix)) {
+      snapshots.insert(*offset);
     }
   }
+  producer_state_.set_snapshot_files(std::move(snapshots));
   for (int64_t base : indexes) {
     if (!logs.contains(base)) {
       if (absl::Status s = RemoveSegmentFiles(dir_, base); !s.ok()) return s;
@@ -135,6 +140,7 @@ absl::Status PartitionLog::Load(const LogCheckpoint& checkpoint) {
   // The checkpointed start survives only if the log still reaches it.
   log_start_offset_ =
       std::clamp(checkpoint.log_start_offset, segments_.front()->base_offset(), log_end_offset());
+  if (absl::Status s = LoadProducerState(checkpoint.clean_shutdown); !s.ok()) return s;
   // What recovery kept is made durable at once, so the recovery point is the log end.
   if (recovered || dir_dirty_) {
     if (absl::Status s = Flush(); !s.ok()) return s;
@@ -148,6 +154,44 @@ absl::Status PartitionLog::Load(const LogCheckpoint& checkpoint) {
     if (!first.ok()) return first.status();
     active_first_timestamp_ = first->has_value() ? (*first)->header.max_timestamp : -1;
   }
+  return absl::OkStatus();
+}
+
+absl::Status PartitionLog::LoadProducerState(bool clean_shutdown) {
+  ProducerStateManager& state = producer_state_;
+  const int64_t end = log_end_offset();
+  if (state.snapshot_offsets().empty() && clean_shutdown) {
+    // Kafka's rebuildProducerState for a clean stop without snapshots: no producer state,
+    // and empty snapshots so that a later recovery need not scan the whole log.
+    std::vector<int64_t> offsets;
+    if (segments_.size() >= 2) offsets.push_back(segments_[segments_.size() - 2]->base_offset());
+    offsets.push_back(active().base_offset());
+    offsets.push_back(end);
+    for (int64_t offset : offsets) {
+      state.set_map_end_offset(offset);
+      if (absl::Status s = state.TakeSnapshot(/*sync=*/false); !s.ok()) return s;
+    }
+    if (!state.snapshot_offsets().empty()) dir_dirty_ = true;
+    return absl::OkStatus();
+  }
+  if (absl::Status s = state.TruncateAndReload(log_start_offset_, end, WallClockMs()); !s.ok()) {
+    return s;
+  }
+  if (end <= state.map_end_offset()) return absl::OkStatus();
+  // Replays the batches after the snapshot, from the segment holding its offset on.
+  const int64_t from = std::max(state.map_end_offset(), log_start_offset_);
+  for (const auto& segment : segments_) {
+    if (segment->next_offset() <= from) continue;
+    absl::Status s = segment->ForEachBatchFrom(std::max(from, segment->base_offset()),
+                                               [&state](const BatchHeader& h) {
+                                                 state.ReplayBatch(h);
+                                                 return absl::OkStatus();
+                                               });
+    if (!s.ok()) return s;
+  }
+  state.set_map_end_offset(end);
+  if (absl::Status s = state.TakeSnapshot(/*sync=*/false); !s.ok()) return s;
+  dir_dirty_ = true;  // the Flush that ends recovery makes the snapshot durable
   return absl::OkStatus();
 }
 
@@ -208,6 +252,12 @@ absl::Status PartitionLog::ReplaceSegments(int64_t first_base, size_t count,
   if (absl::Status s = SyncDir(dir_); !s.ok()) return s;
   for (size_t i = index; i < index + count; ++i) {
     if (absl::Status s = segments_[i]->Delete(); !s.ok()) return s;
+    // The cleaned segment keeps first_base; the snapshots of the others go with them.
+    if (segments_[i]->base_offset() != first_base) {
+      if (absl::Status s = producer_state_.DeleteSnapshot(segments_[i]->base_offset()); !s.ok()) {
+        return s;
+      }
+    }
   }
   std::filesystem::path log = dir_ / Segment::FileName(first_base, ".log");
   if (absl::Status s = RenameFile(swap, log); !s.ok()) return s;
@@ -246,6 +296,10 @@ uint64_t PartitionLog::size_bytes() const {
 absl::Status PartitionLog::Roll() {
   // Rolling an empty segment would recreate the same files.
   if (active().empty()) return absl::OkStatus();
+  // The producer state as of the new segment's base offset (Kafka snapshots at every
+  // roll); fsynced by the next Flush.
+  producer_state_.set_map_end_offset(log_end_offset());
+  if (absl::Status s = producer_state_.TakeSnapshot(/*sync=*/false); !s.ok()) return s;
   if (absl::Status s = active().OnBecomeInactive(); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<Segment>> segment =
       Segment::Create(dir_, log_end_offset(), config_);
@@ -264,7 +318,7 @@ bool PartitionLog::ShouldRollByAge(int64_t incoming_timestamp, int64_t now_ms) c
   return waited > config_.segment_ms;
 }
 
-absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size) {
+absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size, AppendOrigin origin) {
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
   std::vector<BatchHeader> headers;
   uint64_t offsets = 0;
@@ -293,6 +347,24 @@ absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size) {
 
   const int64_t first = log_end_offset();
   const int64_t last = first + static_cast<int64_t>(offsets) - 1;
+
+  // Producer state before anything is written (Kafka's analyzeAndValidateProducerState):
+  // a client's duplicate is answered with the original offsets; a refused batch refuses
+  // the append. Control batches (transaction markers) are left to the transactions work.
+  ProducerStateManager::Update update = producer_state_.BeginUpdate();
+  int64_t placed_base = first;
+  for (const BatchHeader& h : headers) {
+    BatchHeader placed = h;
+    placed.base_offset = placed_base;
+    placed_base = placed.last_offset() + 1;
+    if (h.producer_id <= kNoProducerId || h.is_control()) continue;
+    if (origin == AppendOrigin::kClient) {
+      if (std::optional<ProducerBatch> duplicate = producer_state_.FindDuplicate(h)) {
+        return AppendInfo{duplicate->first_offset(), duplicate->last_offset, duplicate};
+      }
+    }
+    if (absl::Status s = update.AddBatch(placed, origin); !s.ok()) return s;
+  }
   int64_t incoming_timestamp = -1;
   for (const BatchHeader& h : headers) {
     incoming_timestamp = std::max(incoming_timestamp, h.max_timestamp);
@@ -313,11 +385,13 @@ absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size) {
   absl::Status s = active().Append(batches, size, headers);
   if (active().max_timestamp() != max_before) max_timestamp_cache_.reset();
   if (!s.ok()) return s;
+  producer_state_.Apply(std::move(update));
+  producer_state_.set_map_end_offset(last + 1);
   unflushed_messages_ += static_cast<int64_t>(offsets);
   if (config_.flush_messages != kNoLimit && unflushed_messages_ >= config_.flush_messages) {
     if (absl::Status f = Flush(); !f.ok()) return f;
   }
-  return AppendInfo{first, last};
+  return AppendInfo{first, last, std::nullopt};
 }
 
 absl::Status PartitionLog::DeleteOldestSegments(size_t count) {
@@ -325,9 +399,13 @@ absl::Status PartitionLog::DeleteOldestSegments(size_t count) {
   if (count == 0) return absl::OkStatus();
   for (size_t i = 0; i < count; ++i) {
     if (absl::Status s = segments_[i]->Delete(); !s.ok()) return s;
+    if (absl::Status s = producer_state_.DeleteSnapshot(segments_[i]->base_offset()); !s.ok()) {
+      return s;
+    }
   }
   segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(count));
   log_start_offset_ = std::max(log_start_offset_, segments_.front()->base_offset());
+  producer_state_.OnLogStartOffsetIncremented(log_start_offset_);
   recovery_point_ = std::max(recovery_point_, log_start_offset_);
   max_timestamp_cache_.reset();
   dir_dirty_ = true;
@@ -342,6 +420,7 @@ absl::StatusOr<int64_t> PartitionLog::DeleteRecordsBefore(int64_t offset) {
   }
   if (offset <= log_start_offset_) return log_start_offset_;
   log_start_offset_ = offset;
+  producer_state_.OnLogStartOffsetIncremented(log_start_offset_);
   max_timestamp_cache_.reset();
   size_t below = 0;
   while (below + 1 < segments_.size() && segments_[below + 1]->base_offset() <= offset) ++below;
@@ -434,8 +513,13 @@ std::pair<int64_t, int64_t> PartitionLog::MaxTimestampAndOffset() const {
   return *max_timestamp_cache_;
 }
 
+size_t PartitionLog::RemoveExpiredProducers(int64_t now_ms) {
+  return producer_state_.RemoveExpiredProducers(now_ms);
+}
+
 void PartitionLog::SetConfig(LogConfig config) {
   config_ = config;
+  producer_state_.set_expiration_ms(config.producer_id_expiration_ms);
   for (auto& segment : segments_) segment->SetConfig(config);
 }
 
@@ -444,6 +528,14 @@ absl::Status PartitionLog::Flush() {
   for (auto& segment : segments_) {
     if (absl::Status s = segment->Flush(); !s.ok()) return s;
   }
+  absl::StatusOr<bool> synced = producer_state_.SyncSnapshots();
+  if (!synced.ok()) return synced.status();
+  if (*synced) dir_dirty_ = true;
+  // Kafka's deleteSnapshotsAfterRecoveryPointCheckpoint with the recovery point at the
+  // log end: the snapshots of the last two segments stay, older ones go.
+  const int64_t keep_from = segments_.size() >= 2 ? segments_[segments_.size() - 2]->base_offset()
+                                                  : active().base_offset();
+  if (absl::Status s = producer_state_.DeleteSnapshotsBefore(keep_from); !s.ok()) return s;
   if (created_unsynced_ && log_end_offset() > 0) {
     if (absl::Status s = SyncDir(dir_.parent_path()); !s.ok()) return s;
     created_unsynced_ = false;
@@ -462,6 +554,9 @@ absl::Status PartitionLog::Flush() {
 absl::Status PartitionLog::Close() {
   if (closed_) return absl::OkStatus();
   absl::Status status = active().OnBecomeInactive();
+  // Kafka's close takes a snapshot, so that a clean start replays nothing.
+  producer_state_.set_map_end_offset(log_end_offset());
+  status.Update(producer_state_.TakeSnapshot(/*sync=*/false));
   status.Update(Flush());
   closed_end_offset_ = log_end_offset();
   closed_first_base_ = first_segment_base();

@@ -20,6 +20,18 @@
 // after flush.messages appended messages, or from MaybeFlush once flush.ms has passed.
 // Reads return file ranges from a single segment, as Kafka's do; a consumer asks again
 // from where the range ended.
+// Producer state (producer_state.h, Kafka's ProducerStateManager): Append checks the
+// batches of idempotent producers before writing anything and answers a duplicate of one
+// of a producer's last 5 batches with that batch's offsets, writing nothing. Snapshots
+// ("<offset>.snapshot") are taken when a segment rolls (not fsynced until the next
+// Flush, as Kafka since 3.6) and at Close; a deleted segment takes the snapshot at its
+// base offset with it, and Flush keeps only the snapshots from the segment before the
+// active one (Kafka's rule with the recovery point at the log end). Open loads the latest
+// snapshot at or below the recovered log end (deleting those above it, and those at or
+// below the log start) and replays the batches after it; after a clean stop that is
+// none. A clean stop that left no snapshot (a log written before snapshots existed) has
+// no producer state: empty snapshots at the last two segment bases and the log end then
+// spare a later recovery the full scan, as Kafka does.
 // Thread-compatible: the broker's single event loop owns it.
 #ifndef RUNNEL_STORAGE_PARTITION_LOG_H_
 #define RUNNEL_STORAGE_PARTITION_LOG_H_
@@ -36,6 +48,7 @@
 #include "storage/compactor.h"
 #include "storage/file.h"
 #include "storage/log_config.h"
+#include "storage/producer_state.h"
 #include "storage/segment.h"
 
 namespace runnel::storage {
@@ -43,6 +56,9 @@ namespace runnel::storage {
 struct AppendInfo {
   int64_t base_offset;
   int64_t last_offset;
+  // Set when the batch duplicates one of its producer's last 5: nothing was written, and
+  // base_offset/last_offset are the original batch's.
+  std::optional<ProducerBatch> duplicate;
 };
 
 struct ReadInfo {
@@ -74,7 +90,10 @@ class PartitionLog {
   // ResourceExhausted if they exceed segment.bytes (Kafka's RECORD_LIST_TOO_LARGE),
   // Internal on I/O errors (after which the log may hold the batches: a failed index write
   // does not undo the log write). The batches of one call always land in one segment.
-  absl::StatusOr<AppendInfo> Append(char* batches, size_t size);
+  // Batches with a producer id are checked first as `origin` requires (producer_state.h):
+  // a refusal carries a ProducerError (ProducerErrorOf) and writes nothing.
+  absl::StatusOr<AppendInfo> Append(char* batches, size_t size,
+                                    AppendOrigin origin = AppendOrigin::kClient);
 
   // Whole batches from the one containing `offset`, at most max_bytes, none at or past
   // log_end_offset(), all from one segment. With min_one_batch the first batch comes
@@ -99,6 +118,10 @@ class PartitionLog {
   // policy, and those wholly below the log start offset under any policy. Returns how
   // many were deleted.
   absl::StatusOr<size_t> DeleteExpiredSegments(int64_t now_ms);
+  // Forgets the producers idle for producer.id.expiration.ms (the periodic check of
+  // producer.id.expiration.check.interval.ms); returns how many.
+  size_t RemoveExpiredProducers(int64_t now_ms);
+  const ProducerStateManager& producer_state() const { return producer_state_; }
   // Flushes if flush.ms has passed since the last flush and something is unflushed.
   absl::Status MaybeFlush(int64_t now_ms);
   bool has_unflushed() const { return unflushed_messages_ > 0 || dir_dirty_; }
@@ -126,8 +149,8 @@ class PartitionLog {
   // leftover ".cleaned" files, so a crash at any point loses nothing.
   absl::Status ReplaceSegments(int64_t first_base, size_t count,
                                const std::filesystem::path& cleaned);
-  // fsyncs every segment written since the last Flush, and the directory after a roll;
-  // then recovery_point() is log_end_offset().
+  // fsyncs every segment written since the last Flush, the producer snapshots written
+  // since, and the directory after a roll; then recovery_point() is log_end_offset().
   absl::Status Flush();
   // Flushes and releases the files; later calls fail with FailedPrecondition (the
   // offsets stay readable). FileRanges already handed out stay valid.
@@ -140,8 +163,12 @@ class PartitionLog {
 
  private:
   PartitionLog(std::filesystem::path dir, LogConfig config)
-      : dir_(std::move(dir)), config_(config) {}
+      : dir_(std::move(dir)),
+        config_(config),
+        producer_state_(&dir_, config.producer_id_expiration_ms) {}
   absl::Status Load(const LogCheckpoint& checkpoint);
+  // Loads or rebuilds the producer state once the segments are open (see above).
+  absl::Status LoadProducerState(bool clean_shutdown);
   absl::Status FinishInterruptedCleaning();
   absl::Status Roll();
   // segment.ms, as Kafka's LogSegment.shouldRoll: the incoming batches' max timestamp
@@ -156,6 +183,7 @@ class PartitionLog {
   std::filesystem::path dir_;
   LogConfig config_;
   std::vector<std::unique_ptr<Segment>> segments_;
+  ProducerStateManager producer_state_;
   int64_t log_start_offset_ = 0;
   int64_t recovery_point_ = 0;
   int64_t closed_end_offset_ = 0;

@@ -371,6 +371,20 @@ absl::StatusOr<std::optional<Segment::BatchLocation>> Segment::FindBatch(int64_t
   return std::nullopt;
 }
 
+absl::Status Segment::ForEachBatchFrom(
+    int64_t offset, const std::function<absl::Status(const BatchHeader&)>& fn) const {
+  absl::StatusOr<std::optional<BatchLocation>> first = FindBatch(offset);
+  if (!first.ok()) return first.status();
+  if (!first->has_value()) return absl::OkStatus();
+  for (uint64_t pos = (*first)->position; pos < size_;) {
+    absl::StatusOr<BatchHeader> h = ReadHeader(pos);
+    if (!h.ok()) return h.status();
+    if (absl::Status s = fn(*h); !s.ok()) return s;
+    pos += h->total_size();
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<FileRange>> Segment::Read(int64_t offset, uint64_t max_bytes,
                                                        bool min_one_batch) const {
   absl::StatusOr<std::optional<BatchLocation>> first = FindBatch(offset);

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -124,6 +125,11 @@ class Segment {
   // 0 when the first batch does not fit.
   absl::StatusOr<std::optional<FileRange>> Read(int64_t offset, uint64_t max_bytes,
                                                 bool min_one_batch) const;
+
+  // Calls fn with the header of every batch from the one FindBatch(offset) returns to
+  // the end, in order (producer state is rebuilt from these); stops at fn's first error.
+  absl::Status ForEachBatchFrom(
+      int64_t offset, const std::function<absl::Status(const protocol::BatchHeader&)>& fn) const;
 
   // {offset, timestamp} of the first record with timestamp >= ts and offset >=
   // start_offset, found through the time index and then by decoding the records of the

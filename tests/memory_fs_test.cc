@@ -307,13 +307,16 @@ TEST_F(FileHInMemoryTest, LogManagerLivesInMemoryAcrossReopen) {
     ASSERT_TRUE((*m)->WriteLogStartOffsetCheckpoint().ok());
     ASSERT_TRUE((*m)->DeleteTopic("doomed").ok());
 
+    // Kafka's layout, a producer-state snapshot per roll included.
     EXPECT_EQ(
         Names(ListDir(logs / "events-0")),
         (std::vector<std::string>{"00000000000000000010.index", "00000000000000000010.log",
-                                  "00000000000000000010.timeindex", "00000000000000000020.index",
-                                  "00000000000000000020.log", "00000000000000000020.timeindex",
+                                  "00000000000000000010.snapshot", "00000000000000000010.timeindex",
+                                  "00000000000000000020.index", "00000000000000000020.log",
+                                  "00000000000000000020.snapshot", "00000000000000000020.timeindex",
                                   "00000000000000000030.index", "00000000000000000030.log",
-                                  "00000000000000000030.timeindex", "partition.metadata"}));
+                                  "00000000000000000030.snapshot", "00000000000000000030.timeindex",
+                                  "partition.metadata"}));
     ASSERT_TRUE((*m)->Close().ok());
   }
   EXPECT_EQ(*ReadFileToString(logs / ".kafka_cleanshutdown"), "{\"version\":0,\"brokerEpoch\":-1}");
