@@ -81,16 +81,18 @@ void AppendPartition(Broker& broker, const std::string& topic_name,
     return fail(ValidationError(s), std::string(s.message()));
   }
   // Kafka's LogValidator.validateBatch for clients.
-  const std::string partition = topic_name + "-" + std::to_string(data.index);
+  // The partition's name is built only for an error message, never on the hot path.
+  auto partition = [&] { return topic_name + "-" + std::to_string(data.index); };
   if (header.is_control()) {
-    return fail(ErrorCode::kInvalidRecord,
-                "Clients are not allowed to write control records in topic partition " + partition);
+    return fail(
+        ErrorCode::kInvalidRecord,
+        "Clients are not allowed to write control records in topic partition " + partition());
   }
   if (header.producer_id > storage::kNoProducerId && header.base_sequence < 0) {
     return fail(ErrorCode::kInvalidRecord,
                 "Invalid sequence number " + std::to_string(header.base_sequence) +
                     " in record batch with producerId " + std::to_string(header.producer_id) +
-                    " in topic partition " + partition);
+                    " in topic partition " + partition());
   }
   // The batch lives in the request frame, which this request owns and never reuses.
   char* bytes = const_cast<char*>(batch.data());

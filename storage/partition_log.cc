@@ -354,10 +354,11 @@ absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size, Appe
   ProducerStateManager::Update update = producer_state_.BeginUpdate();
   int64_t placed_base = first;
   for (const BatchHeader& h : headers) {
-    BatchHeader placed = h;
-    placed.base_offset = placed_base;
-    placed_base = placed.last_offset() + 1;
+    const int64_t base = placed_base;
+    placed_base += h.last_offset_delta + 1;
     if (h.producer_id <= kNoProducerId || h.is_control()) continue;
+    BatchHeader placed = h;
+    placed.base_offset = base;
     if (origin == AppendOrigin::kClient) {
       if (std::optional<ProducerBatch> duplicate = producer_state_.FindDuplicate(h)) {
         return AppendInfo{duplicate->first_offset(), duplicate->last_offset, duplicate};
