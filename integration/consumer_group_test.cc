@@ -10,15 +10,23 @@
 // within a stable generation unless its first consumer's synchronous commit was
 // refused (a commit racing a rebalance); see ExpectNoDuplicates for the one client bug
 // allowed for. No timing assertions: waits are bounded loops on content.
+//
+// Each member polls on its own thread, as separate consumer processes would: a
+// synchronous commit waits behind the member's JoinGroup on the coordinator
+// connection, and that JoinGroup completes only once the other members have run
+// their rebalance callbacks, which a single polling thread could not do meanwhile.
 
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "broker_process.h"
@@ -38,10 +46,21 @@ struct Delivery {
 };
 using Deliveries = std::map<std::pair<int32_t, int64_t>, std::vector<Delivery>>;
 
+// What every member saw, shared by their polling threads.
+struct Seen {
+  std::mutex mu;
+  Deliveries deliveries;
+  size_t Size() {
+    std::lock_guard<std::mutex> lock(mu);
+    return deliveries.size();
+  }
+};
+
 class Member {
  public:
-  Member(const std::string& bootstrap, const std::string& strategy, const std::string& name)
-      : name_(name) {
+  Member(const std::string& bootstrap, const std::string& strategy, const std::string& name,
+         Seen* seen)
+      : name_(name), seen_(seen) {
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     char err[512];
     auto set = [&](const char* k, const std::string& v) {
@@ -64,22 +83,12 @@ class Member {
     rd_kafka_topic_partition_list_add(topics, kTopic, RD_KAFKA_PARTITION_UA);
     EXPECT_EQ(rd_kafka_subscribe(rk_, topics), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(topics);
+    poller_ = std::thread([this] {
+      while (!stop_) Poll();
+    });
   }
   ~Member() {
     if (rk_ != nullptr) Close();
-  }
-
-  // Polls once; a message is committed synchronously and recorded in *seen.
-  void Poll(Deliveries* seen) {
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 50);
-    if (m == nullptr) return;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      bool ok = rd_kafka_commit_message(rk_, m, /*async=*/0) == RD_KAFKA_RESP_ERR_NO_ERROR;
-      (*seen)[{m->partition, m->offset}].push_back({name_, round_, ok});
-    } else {
-      EXPECT_EQ(m->err, RD_KAFKA_RESP_ERR__PARTITION_EOF) << rd_kafka_message_errstr(m);
-    }
-    rd_kafka_message_destroy(m);
   }
 
   std::set<int32_t> Assignment() {
@@ -92,17 +101,38 @@ class Member {
   }
 
   void Close() {
+    StopPolling();
     EXPECT_EQ(rd_kafka_consumer_close(rk_), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_destroy(rk_);
     rk_ = nullptr;
   }
   // Gone without LeaveGroup: the broker only notices when the session expires.
   void Vanish() {
+    StopPolling();
     rd_kafka_destroy_flags(rk_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     rk_ = nullptr;
   }
 
  private:
+  // Polls once; a message is committed synchronously and recorded in seen_.
+  void Poll() {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 50);
+    if (m == nullptr) return;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      bool ok = rd_kafka_commit_message(rk_, m, /*async=*/0) == RD_KAFKA_RESP_ERR_NO_ERROR;
+      std::lock_guard<std::mutex> lock(seen_->mu);
+      seen_->deliveries[{m->partition, m->offset}].push_back({name_, round_, ok});
+    } else {
+      EXPECT_EQ(m->err, RD_KAFKA_RESP_ERR__PARTITION_EOF) << rd_kafka_message_errstr(m);
+    }
+    rd_kafka_message_destroy(m);
+  }
+
+  void StopPolling() {
+    stop_ = true;
+    poller_.join();
+  }
+
   // librdkafka's default rebalance handling, counting the callbacks.
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                           rd_kafka_topic_partition_list_t* partitions, void* opaque) {
@@ -119,8 +149,11 @@ class Member {
   }
 
   std::string name_;
-  int round_ = 0;
+  Seen* seen_;
+  int round_ = 0;  // only touched by the polling thread, which runs the callbacks
   rd_kafka_t* rk_ = nullptr;
+  std::atomic<bool> stop_{false};
+  std::thread poller_;
 };
 
 class ConsumerGroupTest : public ::testing::TestWithParam<std::string> {
@@ -140,13 +173,13 @@ class ConsumerGroupTest : public ::testing::TestWithParam<std::string> {
     produced_ += n;
   }
 
-  // Polls the members until their assignments partition the topic (disjoint, complete,
-  // each member owning some) and every produced message has been consumed.
-  void RunUntilStableAndDrained(const std::vector<Member*>& members) {
+  // Waits until the members' assignments partition the topic (disjoint, complete, each
+  // member owning some) and every produced message has been consumed.
+  void WaitUntilStableAndDrained(const std::vector<Member*>& members) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     bool stable = false;
     while (std::chrono::steady_clock::now() < deadline) {
-      for (Member* m : members) m->Poll(&seen_);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
       std::set<int32_t> all;
       size_t total = 0;
       bool each_owns = true;
@@ -157,10 +190,10 @@ class ConsumerGroupTest : public ::testing::TestWithParam<std::string> {
         all.insert(a.begin(), a.end());
       }
       stable = each_owns && total == kPartitions && all.size() == kPartitions;
-      if (stable && static_cast<int>(seen_.size()) == produced_) break;
+      if (stable && static_cast<int>(seen_.Size()) == produced_) break;
     }
     ASSERT_TRUE(stable) << "assignments never covered the topic exactly once";
-    ASSERT_EQ(static_cast<int>(seen_.size()), produced_);
+    ASSERT_EQ(static_cast<int>(seen_.Size()), produced_);
     std::set<int32_t> all;
     for (Member* m : members) {
       for (int32_t p : m->Assignment()) EXPECT_TRUE(all.insert(p).second) << "partition " << p;
@@ -176,7 +209,8 @@ class ConsumerGroupTest : public ::testing::TestWithParam<std::string> {
   // a second delivery to another member, or within one rebalance round, fails.
   void ExpectNoDuplicates() {
     bool cooperative = GetParam() == "cooperative-sticky";
-    for (const auto& [tp, deliveries] : seen_) {
+    std::lock_guard<std::mutex> lock(seen_.mu);
+    for (const auto& [tp, deliveries] : seen_.deliveries) {
       const Delivery& first = deliveries.front();
       if (!first.committed) continue;
       std::string all;
@@ -194,26 +228,26 @@ class ConsumerGroupTest : public ::testing::TestWithParam<std::string> {
   }
 
   std::unique_ptr<BrokerProcess> broker_;
-  Deliveries seen_;
+  Seen seen_;
   int produced_ = 0;
 };
 
 TEST_P(ConsumerGroupTest, ThreeMembersCloseAndSessionTimeout) {
   const std::string& strategy = GetParam();
   ProduceBatch(300, "first");
-  Member a(broker_->bootstrap(), strategy, "member-a");
-  Member b(broker_->bootstrap(), strategy, "member-b");
-  auto c = std::make_unique<Member>(broker_->bootstrap(), strategy, "member-c");
-  RunUntilStableAndDrained({&a, &b, c.get()});
+  Member a(broker_->bootstrap(), strategy, "member-a", &seen_);
+  Member b(broker_->bootstrap(), strategy, "member-b", &seen_);
+  auto c = std::make_unique<Member>(broker_->bootstrap(), strategy, "member-c", &seen_);
+  WaitUntilStableAndDrained({&a, &b, c.get()});
 
   c->Close();  // LeaveGroup: a and b take over its partitions
   c.reset();
   ProduceBatch(300, "second");
-  RunUntilStableAndDrained({&a, &b});
+  WaitUntilStableAndDrained({&a, &b});
 
   b.Vanish();  // no LeaveGroup: its session expires after 6 s
   ProduceBatch(300, "third");
-  RunUntilStableAndDrained({&a});
+  WaitUntilStableAndDrained({&a});
   EXPECT_EQ(a.Assignment().size(), static_cast<size_t>(kPartitions));
   ExpectNoDuplicates();
 }
