@@ -1,4 +1,8 @@
-// ApiVersions (key 18): the APIs and version ranges this broker serves.
+// ApiVersions (key 18): the APIs and version ranges this broker serves, and (v3+) the
+// one feature flag clients act on: transaction.version, supported 0-2 and finalized at
+// 2, as a new Kafka 4.x cluster's, so that clients that know KIP-890 use transactions
+// v2 (epoch bump per transaction, partitions added by Produce) and older ones the
+// classic flow; the coordinator serves both.
 #include "broker/dispatch.h"
 #include "broker/handlers.h"
 #include "protocol/errors.h"
@@ -25,6 +29,9 @@ bool ValidSoftwareField(const std::string& s) {
   return true;
 }
 
+constexpr char kTransactionVersionFeature[] = "transaction.version";
+constexpr int16_t kTransactionVersion = 2;
+
 }  // namespace
 
 void HandleApiVersions(RequestContext& ctx) {
@@ -46,6 +53,12 @@ void HandleApiVersions(RequestContext& ctx) {
   for (const HandlerEntry& e : Handlers()) {
     response.api_keys.push_back({e.api_key, e.min_version, e.max_version});
   }
+  response.supported_features.push_back({kTransactionVersionFeature, 0, kTransactionVersion});
+  // Kafka's epoch is the offset of the metadata record that finalized the features; a
+  // single broker's never change, so any non-negative constant does.
+  response.finalized_features_epoch = 0;
+  response.finalized_features.push_back(
+      {kTransactionVersionFeature, kTransactionVersion, kTransactionVersion});
   ctx.Respond(response);
 }
 

@@ -9,6 +9,7 @@
 #include "broker/log.h"
 #include "broker/properties.h"
 #include "broker/topic_config.h"
+#include "protocol/control_record.h"
 #include "storage/file.h"
 
 namespace runnel::broker {
@@ -79,6 +80,57 @@ std::string InvalidTopicNameReason(const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+// Writes the transaction coordinator's markers: into data partitions through their logs,
+// into __consumer_offsets through the group coordinator (which owns those logs and
+// applies the pending offsets).
+class BrokerMarkerWriter : public TransactionMarkerWriter {
+ public:
+  explicit BrokerMarkerWriter(Broker* broker) : broker_(broker) {}
+
+  ErrorCode WriteMarker(const std::string& topic, int32_t partition, int64_t producer_id,
+                        int16_t producer_epoch, int32_t coordinator_epoch, bool commit) override {
+    if (topic == kConsumerOffsetsTopic) {
+      return broker_->groups().CompleteTxn(partition, producer_id, producer_epoch,
+                                           coordinator_epoch, commit);
+    }
+    storage::PartitionLog* log = broker_->logs().Partition(topic, partition);
+    if (log == nullptr) return ErrorCode::kUnknownTopicOrPartition;
+    if (broker_->logs().offline()) return ErrorCode::kKafkaStorageError;
+    protocol::EndTxnMarker marker{
+        commit ? protocol::ControlRecordType::kCommit : protocol::ControlRecordType::kAbort,
+        coordinator_epoch};
+    auto appended = log->AppendTxnMarker(producer_id, producer_epoch, marker, WallClockMs());
+    if (appended.ok()) return ErrorCode::kNone;
+    if (std::optional<storage::ProducerError> e = storage::ProducerErrorOf(appended.status())) {
+      return *e == storage::ProducerError::kTransactionCoordinatorFenced
+                 ? ErrorCode::kTransactionCoordinatorFenced
+                 : ErrorCode::kInvalidProducerEpoch;
+    }
+    return broker_->ReportStorageError(appended.status());
+  }
+
+  bool PartitionExists(const std::string& topic, int32_t partition) override {
+    if (topic == kConsumerOffsetsTopic) {
+      return partition >= 0 && partition < broker_->groups().offsets_topic_partitions();
+    }
+    const storage::TopicMetadata* meta = broker_->logs().FindTopic(topic);
+    return meta != nullptr && partition >= 0 && partition < meta->partitions;
+  }
+
+ private:
+  static int64_t WallClockMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  Broker* broker_;
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config,
                                                      asio::io_context* io) {
   std::unique_ptr<Broker> broker(new Broker(config, io));
@@ -113,6 +165,16 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config,
     return s;
   }
   broker->producer_ids_ = std::make_unique<ProducerIdManager>(dir, config.node_id);
+  // After the group coordinator: completing a transaction found half-done writes its
+  // markers into __consumer_offsets too.
+  broker->marker_writer_ = std::make_unique<BrokerMarkerWriter>(broker.get());
+  broker->transactions_ = std::make_unique<TransactionCoordinator>(
+      io, TransactionCoordinatorConfig::FromProperties(config.properties), dir,
+      broker->producer_ids_.get(), broker->marker_writer_.get());
+  if (absl::Status s = broker->transactions_->Load(broker->logs_->opened_after_clean_shutdown());
+      !s.ok()) {
+    return s;
+  }
   broker->storage_tasks_ = std::make_unique<StorageTasks>(broker.get(), io);
   broker->storage_tasks_->Start();
   // Clients connecting at once are answered first; the deferred logs follow.
@@ -124,6 +186,14 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config,
   return broker;
 }
 
+void Broker::ForEachInternalLog(
+    const std::function<void(const std::string&, int32_t, storage::PartitionLog&)>& fn) {
+  groups_->ForEachOffsetsLog(
+      [&](int32_t p, storage::PartitionLog& log) { fn(kConsumerOffsetsTopic, p, log); });
+  transactions_->ForEachTransactionLog(
+      [&](int32_t p, storage::PartitionLog& log) { fn(kTransactionStateTopic, p, log); });
+}
+
 TopicResult Broker::CreateTopic(const std::string& name, int32_t partitions,
                                 int16_t replication_factor,
                                 const std::map<std::string, std::string>& configs,
@@ -131,7 +201,8 @@ TopicResult Broker::CreateTopic(const std::string& name, int32_t partitions,
   if (std::string why = InvalidTopicNameReason(name); !why.empty()) {
     return {ErrorCode::kInvalidTopicException, why};
   }
-  if (logs_->FindTopic(name) != nullptr || name == kConsumerOffsetsTopic) {
+  if (logs_->FindTopic(name) != nullptr || name == kConsumerOffsetsTopic ||
+      name == kTransactionStateTopic) {
     return {ErrorCode::kTopicAlreadyExists, "Topic '" + name + "' already exists."};
   }
   if (partitions == -1) partitions = config_.num_partitions;
@@ -361,6 +432,11 @@ absl::Status Broker::Close() {
   absl::Status result;
   SyncMetaProperties();
   if (storage_tasks_) storage_tasks_->Stop();
+  if (transactions_) {
+    absl::Status s = transactions_->Close();
+    if (!s.ok() && logs_) logs_->SetOffline(s);
+    result.Update(s);
+  }
   if (groups_) {
     // The offsets logs are opened without recovery after a clean shutdown, so the marker
     // LogManager::Close writes must not claim one they did not have.

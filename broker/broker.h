@@ -23,6 +23,7 @@
 #include "broker/metrics.h"
 #include "broker/producer_id_manager.h"
 #include "broker/storage_tasks.h"
+#include "broker/transaction_coordinator.h"
 #include "protocol/errors.h"
 #include "storage/log_manager.h"
 
@@ -50,6 +51,12 @@ class Broker {
   StorageTasks& storage_tasks() { return *storage_tasks_; }
   // The ids InitProducerId hands out (latest_producer_id_block in the log dir).
   ProducerIdManager& producer_ids() { return *producer_ids_; }
+  // The transaction coordinator; this broker coordinates every transactional id.
+  TransactionCoordinator& transactions() { return *transactions_; }
+  // Every partition log of the internal topics (__consumer_offsets, __transaction_state)
+  // that exists, for DescribeLogDirs and metrics.
+  void ForEachInternalLog(
+      const std::function<void(const std::string&, int32_t, storage::PartitionLog&)>& fn);
 
   // partitions/replication_factor of -1 take the broker defaults.
   TopicResult CreateTopic(const std::string& name, int32_t partitions, int16_t replication_factor,
@@ -117,6 +124,8 @@ class Broker {
   std::unique_ptr<GroupCoordinator> groups_;
   std::unique_ptr<StorageTasks> storage_tasks_;
   std::unique_ptr<ProducerIdManager> producer_ids_;
+  std::unique_ptr<TransactionMarkerWriter> marker_writer_;
+  std::unique_ptr<TransactionCoordinator> transactions_;
   // Dynamic configs: loads them from the log dir at startup (at_startup: everything is
   // rebuilt) and rebuilds config_ from the layers (then listeners and other keys that
   // cannot change while running keep their values).

@@ -62,9 +62,7 @@ void HandleDescribeLogDirs(RequestContext& ctx) {
   };
   broker.logs().ForEachPartition([&](const std::string& topic, int32_t partition,
                                      storage::PartitionLog& log) { add(topic, partition, log); });
-  broker.groups().ForEachOffsetsLog([&](int32_t partition, storage::PartitionLog& log) {
-    add(kConsumerOffsetsTopic, partition, log);
-  });
+  broker.ForEachInternalLog(add);
   if (topics.empty()) return ctx.Respond(response);
 
   for (auto& [name, partitions] : topics) {

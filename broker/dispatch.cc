@@ -47,6 +47,13 @@ const std::vector<HandlerEntry>& Handlers() {
         {api::kDescribeCluster, HandleDescribeCluster},
         {api::kDescribeLogDirs, HandleDescribeLogDirs},
         {api::kInitProducerId, HandleInitProducerId, -1, 5},
+        {api::kAddPartitionsToTxn, HandleAddPartitionsToTxn},
+        {api::kAddOffsetsToTxn, HandleAddOffsetsToTxn},
+        {api::kEndTxn, HandleEndTxn},
+        {api::kTxnOffsetCommit, HandleTxnOffsetCommit},
+        {api::kDescribeProducers, HandleDescribeProducers},
+        {api::kDescribeTransactions, HandleDescribeTransactions},
+        {api::kListTransactions, HandleListTransactions},
     };
     std::vector<HandlerEntry> out;
     for (const Spec& s : specs) {

@@ -4,6 +4,9 @@
 // available it long-polls: the answer is built again after each append and at
 // max_wait_ms at the latest.
 //
+// isolation_level=read_committed (1) reads only below the last stable offset and lists
+// the aborted transactions among the batches returned.
+//
 // Fetch sessions (KIP-227): no session is ever created (session_id 0 in every
 // answer), which clients treat as "send full fetches"; an incremental fetch naming a
 // session gets FETCH_SESSION_ID_NOT_FOUND, as from a broker whose session cache
@@ -36,10 +39,13 @@ void ReadPartition(storage::PartitionLog* log, const FetchRequest::FetchPartitio
                    bool read_committed, uint64_t limit, bool* min_one_batch,
                    FetchResponse::PartitionData* out, FetchResult* result) {
   out->high_watermark = log->log_end_offset();
-  out->last_stable_offset = log->log_end_offset();
+  const int64_t last_stable = log->last_stable_offset();
+  out->last_stable_offset = last_stable;
   out->log_start_offset = log->log_start_offset();
   if (!read_committed) out->aborted_transactions.reset();
-  auto read = log->Read(wanted.fetch_offset, limit, *min_one_batch);
+  // read_committed: nothing at or past the first open transaction's first batch.
+  auto read = log->Read(wanted.fetch_offset, limit, *min_one_batch,
+                        read_committed ? last_stable : INT64_MAX);
   if (!read.ok()) {
     out->error_code = protocol::Code(read.status().code() == absl::StatusCode::kOutOfRange
                                          ? ErrorCode::kOffsetOutOfRange
@@ -53,6 +59,14 @@ void ReadPartition(storage::PartitionLog* log, const FetchRequest::FetchPartitio
   for (auto& range : read->ranges) {
     out->records.slices.push_back(
         {range.fd, range.position, range.length, std::move(range.keep_alive)});
+  }
+  if (read_committed && read->bytes > 0) {
+    // The aborted transactions the returned batches may belong to, for the consumer to
+    // drop their records (Kafka's collectAbortedTransactions).
+    for (const storage::AbortedTxn& txn :
+         log->AbortedTransactions(wanted.fetch_offset, read->next_offset)) {
+      out->aborted_transactions->push_back({txn.producer_id, txn.first_offset});
+    }
   }
   if (read->bytes > 0) *min_one_batch = false;
   result->bytes += read->bytes;

@@ -1,7 +1,7 @@
-// FindCoordinator (key 10): this broker coordinates every group (key type 0). Answers
-// with its node id and the advertised endpoint of the listener the request came on;
-// v4+ answers each of the batched keys. Transaction coordinators (key type 1) are not
-// supported: COORDINATOR_NOT_AVAILABLE.
+// FindCoordinator (key 10): this broker coordinates every group (key type 0) and every
+// transactional id (key type 1). Answers with its node id and the advertised endpoint of
+// the listener the request came on; v4+ answers each of the batched keys. Share groups
+// (key type 2) are not served: COORDINATOR_NOT_AVAILABLE.
 #include "broker/broker.h"
 #include "broker/handlers.h"
 #include "protocol/messages/find_coordinator_request.h"
@@ -17,7 +17,7 @@ void HandleFindCoordinator(RequestContext& ctx) {
   if (!ctx.Decode(&request)) return;
   const Endpoint& ep = ctx.advertised();
   int32_t node_id = ctx.broker().config().node_id;
-  ErrorCode error = request.key_type == 0 ? ErrorCode::kNone : ErrorCode::kCoordinatorNotAvailable;
+  ErrorCode error = request.key_type <= 1 ? ErrorCode::kNone : ErrorCode::kCoordinatorNotAvailable;
   auto fill = [&](auto* out) {
     out->error_code = protocol::Code(error);
     out->error_message = std::nullopt;

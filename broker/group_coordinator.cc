@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
+#include "broker/properties.h"
 #include "protocol/wire.h"
 
 namespace runnel::broker {
@@ -73,22 +74,6 @@ struct GroupCoordinator::Group {
 };
 
 namespace {
-
-int32_t IntProperty(const std::map<std::string, std::string>& props, const std::string& key,
-                    int32_t fallback) {
-  auto it = props.find(key);
-  int32_t v;
-  if (it != props.end() && absl::SimpleAtoi(it->second, &v)) return v;
-  return fallback;
-}
-
-int64_t LongProperty(const std::map<std::string, std::string>& props, const std::string& key,
-                     int64_t fallback) {
-  auto it = props.find(key);
-  int64_t v;
-  if (it != props.end() && absl::SimpleAtoi(it->second, &v)) return v;
-  return fallback;
-}
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
@@ -174,6 +159,13 @@ absl::Status GroupCoordinator::Close() {
 }
 
 void GroupCoordinator::Apply(const GroupRecord& r) {
+  if (r.txn_marker) return ApplyTxnMarker(r.store_partition, r.producer_id, *r.txn_marker);
+  if (r.producer_id >= 0 && !r.topic.empty()) {
+    // A transactional commit: pending until its transaction's marker.
+    auto& pending = pending_txn_offsets_[r.producer_id][r.group];
+    if (r.offset) pending[{r.topic, r.partition}] = *r.offset;
+    return;
+  }
   if (!r.topic.empty()) {
     if (r.offset) {
       GetOrCreateGroup(r.group).offsets[{r.topic, r.partition}] = *r.offset;
@@ -849,53 +841,146 @@ std::pair<ErrorCode, std::vector<ErrorCode>> GroupCoordinator::LeaveGroup(
 
 // ---- Offsets -------------------------------------------------------------------------
 
-std::vector<ErrorCode> GroupCoordinator::CommitOffsets(
-    const std::string& group_id, int32_t generation_id, const std::string& member_id,
-    const std::optional<std::string>& instance_id, int16_t api_version,
-    const std::vector<TopicPartitionOffset>& offsets) {
-  auto all = [&](ErrorCode e) { return std::vector<ErrorCode>(offsets.size(), e); };
-  if (group_id.empty()) return all(ErrorCode::kInvalidGroupId);
+ErrorCode GroupCoordinator::ValidateOffsetCommit(const std::string& group_id, int32_t generation_id,
+                                                 const std::string& member_id,
+                                                 const std::optional<std::string>& instance_id,
+                                                 int16_t api_version, bool transactional,
+                                                 Group** group) {
+  if (group_id.empty()) return ErrorCode::kInvalidGroupId;
   Group* g = FindGroup(group_id);
   if (g == nullptr) {
     // Only "simple" commits (no generation) may create a group. Kafka answers the
-    // others GROUP_ID_NOT_FOUND from OffsetCommit v9, ILLEGAL_GENERATION before.
+    // others GROUP_ID_NOT_FOUND from OffsetCommit v9, ILLEGAL_GENERATION before (and
+    // for TxnOffsetCommit).
     if (generation_id >= 0) {
-      return all(api_version >= 9 ? ErrorCode::kGroupIdNotFound : ErrorCode::kIllegalGeneration);
+      return api_version >= 9 ? ErrorCode::kGroupIdNotFound : ErrorCode::kIllegalGeneration;
     }
     g = &GetOrCreateGroup(group_id);
   }
-  if (g->Is(GroupState::kDead)) return all(ErrorCode::kCoordinatorNotAvailable);
-  if (IsStaticMemberFenced(*g, member_id, instance_id)) return all(ErrorCode::kFencedInstanceId);
+  if (g->Is(GroupState::kDead)) return ErrorCode::kCoordinatorNotAvailable;
+  if (IsStaticMemberFenced(*g, member_id, instance_id)) return ErrorCode::kFencedInstanceId;
   bool simple = generation_id < 0 && member_id.empty();
   if (simple) {
-    if (!g->Is(GroupState::kEmpty)) return all(ErrorCode::kUnknownMemberId);
+    // A transactional commit without a generation (TxnOffsetCommit v0-2, or a producer
+    // outside the group) is accepted in any state, as Kafka's validateOffsetCommit.
+    if (!transactional && !g->Is(GroupState::kEmpty)) return ErrorCode::kUnknownMemberId;
   } else {
     auto it = g->members.find(member_id);
-    if (it == g->members.end()) return all(ErrorCode::kUnknownMemberId);
-    if (generation_id != g->generation) return all(ErrorCode::kIllegalGeneration);
-    if (g->Is(GroupState::kCompletingRebalance)) return all(ErrorCode::kRebalanceInProgress);
+    if (it == g->members.end()) return ErrorCode::kUnknownMemberId;
+    if (generation_id != g->generation) return ErrorCode::kIllegalGeneration;
+    // A transaction may commit while the group completes a rebalance (Kafka's rule).
+    if (!transactional && g->Is(GroupState::kCompletingRebalance)) {
+      return ErrorCode::kRebalanceInProgress;
+    }
     ScheduleHeartbeat(*g, *it->second);
   }
-  std::vector<ErrorCode> errors;
-  std::vector<std::pair<std::pair<std::string, int32_t>, std::optional<CommittedOffset>>> writes;
+  *group = g;
+  return ErrorCode::kNone;
+}
+
+GroupCoordinator::OffsetWrites GroupCoordinator::StampOffsets(
+    const std::vector<TopicPartitionOffset>& offsets, std::vector<ErrorCode>* errors) const {
+  OffsetWrites writes;
   // Kafka stamps commits with the broker's clock (OffsetCommit v2+); retention of
   // standalone commits is measured from it.
   int64_t now = NowMs();
   for (const TopicPartitionOffset& o : offsets) {
     if (static_cast<int64_t>(o.offset.metadata.size()) > config_.offset_metadata_max_bytes) {
-      errors.push_back(ErrorCode::kOffsetMetadataTooLarge);
+      errors->push_back(ErrorCode::kOffsetMetadataTooLarge);
     } else {
-      errors.push_back(ErrorCode::kNone);
+      errors->push_back(ErrorCode::kNone);
       CommittedOffset stamped = o.offset;
       stamped.commit_timestamp = now;
       writes.push_back({{o.topic, o.partition}, std::move(stamped)});
     }
   }
+  return writes;
+}
+
+std::vector<ErrorCode> GroupCoordinator::CommitOffsets(
+    const std::string& group_id, int32_t generation_id, const std::string& member_id,
+    const std::optional<std::string>& instance_id, int16_t api_version,
+    const std::vector<TopicPartitionOffset>& offsets) {
+  auto all = [&](ErrorCode e) { return std::vector<ErrorCode>(offsets.size(), e); };
+  Group* g = nullptr;
+  ErrorCode error = ValidateOffsetCommit(group_id, generation_id, member_id, instance_id,
+                                         api_version, /*transactional=*/false, &g);
+  if (error != ErrorCode::kNone) return all(error);
+  std::vector<ErrorCode> errors;
+  OffsetWrites writes = StampOffsets(offsets, &errors);
   if (absl::Status s = store_.AppendOffsets(group_id, writes); !s.ok()) {
     return all(ErrorCode::kUnknownServerError);
   }
   for (auto& [tp, value] : writes) g->offsets[tp] = *value;
   return errors;
+}
+
+std::vector<ErrorCode> GroupCoordinator::CommitTxnOffsets(
+    const std::string& group_id, int64_t producer_id, int16_t producer_epoch, int32_t generation_id,
+    const std::string& member_id, const std::optional<std::string>& instance_id,
+    const std::vector<TopicPartitionOffset>& offsets) {
+  auto all = [&](ErrorCode e) { return std::vector<ErrorCode>(offsets.size(), e); };
+  Group* g = nullptr;
+  ErrorCode error = ValidateOffsetCommit(group_id, generation_id, member_id, instance_id,
+                                         /*api_version=*/0, /*transactional=*/true, &g);
+  if (error != ErrorCode::kNone) return all(error);
+  std::vector<ErrorCode> errors;
+  OffsetWrites writes = StampOffsets(offsets, &errors);
+  if (absl::Status s = store_.AppendTxnOffsets(group_id, producer_id, producer_epoch, writes);
+      !s.ok()) {
+    std::optional<storage::ProducerError> e = storage::ProducerErrorOf(s);
+    return all(e && *e == storage::ProducerError::kInvalidProducerEpoch
+                   ? ErrorCode::kInvalidProducerEpoch
+                   : ErrorCode::kUnknownServerError);
+  }
+  auto& pending = pending_txn_offsets_[producer_id][group_id];
+  for (auto& [tp, value] : writes) pending[tp] = *value;
+  return errors;
+}
+
+ErrorCode GroupCoordinator::CompleteTxn(int32_t offsets_partition, int64_t producer_id,
+                                        int16_t producer_epoch, int32_t coordinator_epoch,
+                                        bool commit) {
+  if (absl::Status s = store_.AppendTxnMarker(offsets_partition, producer_id, producer_epoch,
+                                              coordinator_epoch, commit);
+      !s.ok()) {
+    std::optional<storage::ProducerError> e = storage::ProducerErrorOf(s);
+    if (!e) return ErrorCode::kKafkaStorageError;
+    return *e == storage::ProducerError::kTransactionCoordinatorFenced
+               ? ErrorCode::kTransactionCoordinatorFenced
+               : ErrorCode::kInvalidProducerEpoch;
+  }
+  ApplyTxnMarker(offsets_partition, producer_id, commit);
+  return ErrorCode::kNone;
+}
+
+void GroupCoordinator::ApplyTxnMarker(int32_t offsets_partition, int64_t producer_id, bool commit) {
+  auto producer = pending_txn_offsets_.find(producer_id);
+  if (producer == pending_txn_offsets_.end()) return;
+  auto& by_group = producer->second;
+  for (auto it = by_group.begin(); it != by_group.end();) {
+    if (store_.PartitionFor(it->first) != offsets_partition) {
+      ++it;
+      continue;
+    }
+    if (commit) {
+      Group& g = GetOrCreateGroup(it->first);
+      for (auto& [tp, value] : it->second) g.offsets[tp] = value;
+    }
+    it = by_group.erase(it);
+  }
+  if (by_group.empty()) pending_txn_offsets_.erase(producer);
+}
+
+bool GroupCoordinator::HasPendingTxnOffsets(
+    const std::string& group_id,
+    const std::optional<std::pair<std::string, int32_t>>& partition) const {
+  for (const auto& [producer_id, by_group] : pending_txn_offsets_) {
+    auto it = by_group.find(group_id);
+    if (it == by_group.end()) continue;
+    if (!partition || it->second.count(*partition)) return true;
+  }
+  return false;
 }
 
 std::optional<CommittedOffset> GroupCoordinator::FetchOffset(const std::string& group_id,
@@ -995,9 +1080,9 @@ void GroupCoordinator::CleanupExpiredOffsets(int64_t now_ms) {
     if (!writes.empty() && !store_.AppendOffsets(id, writes).ok()) continue;
     for (const auto& [tp, v] : writes) g->offsets.erase(tp);
     // Kafka: an Empty group without offsets transitions to Dead and its metadata is
-    // tombstoned. A group with members still completing MEMBER_ID_REQUIRED is spared
-    // so their rejoin finds it.
-    if (empty && g->offsets.empty() && g->pending.empty() &&
+    // tombstoned. A group with members still completing MEMBER_ID_REQUIRED, or with a
+    // transaction's offsets pending, is spared.
+    if (empty && g->offsets.empty() && g->pending.empty() && !HasPendingTxnOffsets(id) &&
         store_.AppendGroup(id, std::nullopt).ok()) {
       g->state = GroupState::kDead;
       dead.push_back(id);

@@ -20,7 +20,10 @@
 // different member id is fenced (FENCED_INSTANCE_ID).
 //
 // Committed offsets and group metadata are written to GroupStore (__consumer_offsets)
-// before the request is answered, and replayed by Load().
+// before the request is answered, and replayed by Load(). Transactional offsets
+// (TxnOffsetCommit) are written as the producer's transactional batch and stay pending
+// until the transaction coordinator's marker (CompleteTxn) commits or aborts them, also
+// on replay.
 //
 // Single-threaded: every call, and every timer, runs on the broker's io_context.
 #ifndef RUNNEL_BROKER_GROUP_COORDINATOR_H_
@@ -171,6 +174,28 @@ class GroupCoordinator {
                                        const std::optional<std::string>& group_instance_id,
                                        int16_t api_version,
                                        const std::vector<TopicPartitionOffset>& offsets);
+  // TxnOffsetCommit: validates like OffsetCommit (but accepts a commit while the group
+  // completes a rebalance, and one without a generation in any state, as Kafka) and
+  // writes the offsets as the producer's transactional batch. They stay pending, invisible
+  // to FetchOffset, until CompleteTxn commits or drops them.
+  std::vector<ErrorCode> CommitTxnOffsets(const std::string& group_id, int64_t producer_id,
+                                          int16_t producer_epoch, int32_t generation_id,
+                                          const std::string& member_id,
+                                          const std::optional<std::string>& group_instance_id,
+                                          const std::vector<TopicPartitionOffset>& offsets);
+  // The transaction coordinator's marker for __consumer_offsets-<offsets_partition>:
+  // writes it, then makes the producer's pending offsets of the groups in that partition
+  // committed (commit) or drops them.
+  ErrorCode CompleteTxn(int32_t offsets_partition, int64_t producer_id, int16_t producer_epoch,
+                        int32_t coordinator_epoch, bool commit);
+  // Whether a transaction has uncommitted offsets for the group (for one partition, or
+  // any): OffsetFetch's require_stable answers UNSTABLE_OFFSET_COMMIT then.
+  bool HasPendingTxnOffsets(
+      const std::string& group_id,
+      const std::optional<std::pair<std::string, int32_t>>& partition = std::nullopt) const;
+  // The __consumer_offsets partition of a group.
+  int32_t PartitionFor(const std::string& group_id) const { return store_.PartitionFor(group_id); }
+
   // The committed offset, or nullopt.
   std::optional<CommittedOffset> FetchOffset(const std::string& group_id, const std::string& topic,
                                              int32_t partition) const;
@@ -249,10 +274,27 @@ class GroupCoordinator {
   void StoreGroup(Group& g);
   void Apply(const GroupRecord& record);
 
+  using OffsetWrites =
+      std::vector<std::pair<std::pair<std::string, int32_t>, std::optional<CommittedOffset>>>;
+  // OffsetCommit's and TxnOffsetCommit's checks of the group and member; on kNone *group
+  // is the (possibly new) group.
+  ErrorCode ValidateOffsetCommit(const std::string& group_id, int32_t generation_id,
+                                 const std::string& member_id,
+                                 const std::optional<std::string>& instance_id, int16_t api_version,
+                                 bool transactional, Group** group);
+  // The offsets to write, stamped with the commit time; one error per offset.
+  OffsetWrites StampOffsets(const std::vector<TopicPartitionOffset>& offsets,
+                            std::vector<ErrorCode>* errors) const;
+  void ApplyTxnMarker(int32_t offsets_partition, int64_t producer_id, bool commit);
+
   asio::io_context* io_;
   GroupCoordinatorConfig config_;
   GroupStore store_;
   std::map<std::string, std::unique_ptr<Group>> groups_;
+  // Offsets of open transactions: producer id -> group -> partition -> offset.
+  std::map<int64_t,
+           std::map<std::string, std::map<std::pair<std::string, int32_t>, CommittedOffset>>>
+      pending_txn_offsets_;
   std::unique_ptr<asio::steady_timer> cleanup_timer_;
 };
 

@@ -1,11 +1,10 @@
 #include "broker/group_store.h"
 
-#include <unistd.h>
-
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "protocol/control_record.h"
 #include "protocol/record_batch.h"
 #include "protocol/wire.h"
 
@@ -116,18 +115,6 @@ bool DecodeRecord(std::string_view key, std::optional<std::string_view> value, G
   return true;
 }
 
-absl::Status ReadRange(const storage::FileRange& range, std::string* out) {
-  out->resize(range.length);
-  size_t done = 0;
-  while (done < range.length) {
-    ssize_t n = pread(range.fd, out->data() + done, range.length - done,
-                      static_cast<off_t>(range.position + done));
-    if (n <= 0) return absl::DataLossError("short read of __consumer_offsets");
-    done += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 int32_t JavaStringHashCode(const std::string& s) {
@@ -176,6 +163,10 @@ storage::LogConfig OffsetsTopicLogConfig() {
 
 }  // namespace
 
+GroupStore::GroupStore(std::filesystem::path log_dir, int32_t partitions)
+    : partitions_(partitions),
+      topic_(std::move(log_dir), kConsumerOffsetsTopic, partitions, OffsetsTopicLogConfig()) {}
+
 int32_t GroupStore::PartitionFor(const std::string& group) const {
   int64_t h = JavaStringHashCode(group);
   return static_cast<int32_t>(std::llabs(h) % partitions_);
@@ -183,72 +174,39 @@ int32_t GroupStore::PartitionFor(const std::string& group) const {
 
 absl::Status GroupStore::Load(bool clean_shutdown,
                               const std::function<void(const GroupRecord&)>& apply) {
-  storage::LogCheckpoint checkpoint;
-  checkpoint.clean_shutdown = clean_shutdown;
-  logs_.resize(static_cast<size_t>(partitions_));
-  for (int32_t p = 0; p < partitions_; ++p) {
-    // As in Kafka, a partition exists once a group has used it.
-    if (!storage::IsDirectory(PartitionDir(p))) continue;
-    auto log = storage::PartitionLog::Open(PartitionDir(p), OffsetsTopicLogConfig(), checkpoint);
-    if (!log.ok()) return log.status();
-    logs_[static_cast<size_t>(p)] = std::move(*log);
-  }
-  std::string buffer, scratch;
-  for (auto& log : logs_) {
-    if (log == nullptr) continue;
-    int64_t offset = log->log_start_offset();
-    while (offset < log->log_end_offset()) {
-      auto read = log->Read(offset, 1 << 20, /*min_one_batch=*/true);
-      if (!read.ok()) return read.status();
-      if (read->bytes == 0) break;
-      std::string data;
-      for (const storage::FileRange& range : read->ranges) {
-        if (absl::Status s = ReadRange(range, &buffer); !s.ok()) return s;
-        data += buffer;
-      }
-      protocol::BatchIterator batches(data);
-      std::string_view batch;
-      protocol::BatchHeader header;
-      int64_t next = offset;
-      while (batches.Next(&batch, &header)) {
-        auto records = protocol::ReadRecords(batch, &scratch);
-        if (!records.ok()) return records.status();
-        for (const protocol::Record& r : *records) {
-          if (r.offset < offset || !r.key) continue;
-          GroupRecord rec;
-          if (DecodeRecord(*r.key, r.value, &rec)) apply(rec);
-        }
-        next = header.base_offset + header.last_offset_delta + 1;
-      }
-      if (next <= offset) return absl::DataLossError("cannot read __consumer_offsets");
-      offset = next;
-    }
-  }
-  return absl::OkStatus();
+  return topic_.Load(clean_shutdown,
+                     [&apply](int32_t partition, const protocol::BatchHeader& header,
+                              const std::vector<protocol::Record>& records) {
+                       for (const protocol::Record& r : records) {
+                         if (!r.key) continue;
+                         GroupRecord rec;
+                         rec.store_partition = partition;
+                         if (header.is_transactional()) rec.producer_id = header.producer_id;
+                         if (header.is_control()) {
+                           std::optional<protocol::EndTxnMarker> marker =
+                               protocol::ParseEndTxnMarkerRecord(*r.key, r.value);
+                           if (!marker) continue;
+                           rec.txn_marker = marker->type == protocol::ControlRecordType::kCommit;
+                           apply(rec);
+                         } else if (DecodeRecord(*r.key, r.value, &rec)) {
+                           apply(rec);
+                         }
+                       }
+                     });
 }
 
-std::filesystem::path GroupStore::PartitionDir(int32_t partition) const {
-  return log_dir_ / absl::StrCat(kConsumerOffsetsTopic, "-", partition);
-}
-
-absl::Status GroupStore::Append(const std::string& group, std::string batch) {
-  int32_t p = PartitionFor(group);
-  std::unique_ptr<storage::PartitionLog>& slot = logs_.at(static_cast<size_t>(p));
-  if (slot == nullptr) {
-    auto created = storage::PartitionLog::Open(PartitionDir(p), OffsetsTopicLogConfig());
-    if (!created.ok()) return created.status();
-    slot = std::move(*created);
-  }
-  storage::PartitionLog* log = slot.get();
-  auto appended = log->Append(batch.data(), batch.size());
+absl::Status GroupStore::Append(const std::string& group, std::string batch,
+                                storage::AppendOrigin origin) {
+  auto appended = topic_.Append(PartitionFor(group), std::move(batch), origin);
   return appended.ok() ? absl::OkStatus() : appended.status();
 }
 
-absl::Status GroupStore::AppendOffsets(
+namespace {
+
+std::vector<protocol::RecordToAdd> OffsetRecords(
     const std::string& group,
     const std::vector<std::pair<std::pair<std::string, int32_t>, std::optional<CommittedOffset>>>&
         offsets) {
-  if (offsets.empty()) return absl::OkStatus();
   std::vector<protocol::RecordToAdd> records;
   int64_t now = absl::ToUnixMillis(absl::Now());
   for (const auto& [tp, value] : offsets) {
@@ -258,7 +216,43 @@ absl::Status GroupStore::AppendOffsets(
     r.timestamp = now;
     records.push_back(std::move(r));
   }
-  return Append(group, protocol::BuildBatch(records));
+  return records;
+}
+
+}  // namespace
+
+absl::Status GroupStore::AppendOffsets(
+    const std::string& group,
+    const std::vector<std::pair<std::pair<std::string, int32_t>, std::optional<CommittedOffset>>>&
+        offsets) {
+  if (offsets.empty()) return absl::OkStatus();
+  return Append(group, protocol::BuildBatch(OffsetRecords(group, offsets)));
+}
+
+absl::Status GroupStore::AppendTxnOffsets(
+    const std::string& group, int64_t producer_id, int16_t producer_epoch,
+    const std::vector<std::pair<std::pair<std::string, int32_t>, std::optional<CommittedOffset>>>&
+        offsets) {
+  if (offsets.empty()) return absl::OkStatus();
+  protocol::BatchOptions options;
+  options.producer_id = producer_id;
+  options.producer_epoch = producer_epoch;
+  options.transactional = true;
+  return Append(group, protocol::BuildBatch(OffsetRecords(group, offsets), options),
+                storage::AppendOrigin::kCoordinator);
+}
+
+absl::Status GroupStore::AppendTxnMarker(int32_t partition, int64_t producer_id,
+                                         int16_t producer_epoch, int32_t coordinator_epoch,
+                                         bool commit) {
+  absl::StatusOr<storage::PartitionLog*> log = topic_.Log(partition);
+  if (!log.ok()) return log.status();
+  protocol::EndTxnMarker marker{
+      commit ? protocol::ControlRecordType::kCommit : protocol::ControlRecordType::kAbort,
+      coordinator_epoch};
+  auto appended =
+      (*log)->AppendTxnMarker(producer_id, producer_epoch, marker, absl::ToUnixMillis(absl::Now()));
+  return appended.ok() ? absl::OkStatus() : appended.status();
 }
 
 absl::Status GroupStore::AppendGroup(const std::string& group,
@@ -270,13 +264,6 @@ absl::Status GroupStore::AppendGroup(const std::string& group,
   return Append(group, protocol::BuildBatch({r}));
 }
 
-absl::Status GroupStore::Close() {
-  absl::Status result;
-  for (auto& log : logs_) {
-    if (log != nullptr) result.Update(log->Close());
-  }
-  logs_.clear();
-  return result;
-}
+absl::Status GroupStore::Close() { return topic_.Close(); }
 
 }  // namespace runnel::broker

@@ -1,8 +1,8 @@
 // GroupStore: the durable side of the group coordinator, Kafka's internal topic
-// __consumer_offsets. Its partitions are PartitionLogs in Kafka's layout
-// (<log.dir>/__consumer_offsets-<p>/) owned here, not by the LogManager, so the topic
-// cannot be produced to or deleted by clients; Metadata describes it (is_internal) only
-// when asked for it by name or id. A group lives
+// __consumer_offsets. Its partitions are an InternalTopic (internal_topic.h: PartitionLogs
+// in Kafka's layout <log.dir>/__consumer_offsets-<p>/, owned here, not by the LogManager),
+// so the topic cannot be produced to or deleted by clients; Metadata describes it
+// (is_internal) only when asked for it by name or id. A group lives
 // in partition abs(javaStringHashCode(group_id)) % offsets.topic.num.partitions.
 //
 // Records use Kafka's key/value formats (group-coordinator/src/main/resources/common/
@@ -15,7 +15,9 @@
 //     string protocol, nullable string leader, int64 state timestamp, members array of
 //     {string member id, nullable string instance id, string client id, string client host,
 //      int32 rebalance timeout, int32 session timeout, bytes subscription, bytes assignment}
-// A null value (tombstone) deletes the offset or group. Strings are int16-length-prefixed
+// A null value (tombstone) deletes the offset or group. Offsets committed in a transaction
+// are a transactional batch of the producer, followed later by the transaction's commit or
+// abort marker (a control batch, protocol/control_record.h). Strings are int16-length-prefixed
 // (the non-flexible versions). Append() returns only after the bytes are in the log, so
 // an acknowledged write survives a broker process restart (as with Kafka, nothing is
 // fsynced until the log is flushed or closed).
@@ -35,6 +37,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "broker/internal_topic.h"
 #include "storage/partition_log.h"
 
 namespace runnel::broker {
@@ -74,9 +77,13 @@ struct StoredGroup {
   std::vector<StoredMember> members;
 };
 
-// One record of the log as replayed: exactly one of the alternatives is set.
+// One record of the log as replayed: an offset commit, group metadata, or (txn_marker
+// set, nothing else but producer_id and store_partition) a transaction marker.
 struct GroupRecord {
   std::string group;
+  int64_t producer_id = -1;        // the producer whose transaction wrote it, or -1
+  int32_t store_partition = -1;    // the __consumer_offsets partition it was read from
+  std::optional<bool> txn_marker;  // a marker: true commits, false aborts
   // Offset commit (topic non-empty) or group metadata (topic empty).
   std::string topic;
   int32_t partition = -1;
@@ -89,8 +96,7 @@ int32_t JavaStringHashCode(const std::string& s);
 
 class GroupStore {
  public:
-  GroupStore(std::filesystem::path log_dir, int32_t partitions)
-      : log_dir_(std::move(log_dir)), partitions_(partitions) {}
+  GroupStore(std::filesystem::path log_dir, int32_t partitions);
   GroupStore(const GroupStore&) = delete;
   GroupStore& operator=(const GroupStore&) = delete;
 
@@ -107,24 +113,30 @@ class GroupStore {
       const std::vector<std::pair<std::pair<std::string, int32_t>, std::optional<CommittedOffset>>>&
           offsets);
   absl::Status AppendGroup(const std::string& group, const std::optional<StoredGroup>& value);
+  // TxnOffsetCommit: the offsets as one transactional batch of the producer (appended with
+  // the coordinator's origin: only its epoch is checked). ProducerError on a stale epoch.
+  absl::Status AppendTxnOffsets(
+      const std::string& group, int64_t producer_id, int16_t producer_epoch,
+      const std::vector<std::pair<std::pair<std::string, int32_t>, std::optional<CommittedOffset>>>&
+          offsets);
+  // The transaction coordinator's commit or abort marker for the producer, in `partition`.
+  absl::Status AppendTxnMarker(int32_t partition, int64_t producer_id, int16_t producer_epoch,
+                               int32_t coordinator_epoch, bool commit);
 
   absl::Status Close();
 
   // Every __consumer_offsets partition log that exists (for the log cleaner, metrics).
   void ForEachLog(const std::function<void(int32_t, storage::PartitionLog&)>& fn) const {
-    for (size_t p = 0; p < logs_.size(); ++p) {
-      if (logs_[p] != nullptr) fn(static_cast<int32_t>(p), *logs_[p]);
-    }
+    topic_.ForEachLog(fn);
   }
 
  private:
-  std::filesystem::path PartitionDir(int32_t partition) const;
   // Creates the group's partition on first use.
-  absl::Status Append(const std::string& group, std::string batch);
+  absl::Status Append(const std::string& group, std::string batch,
+                      storage::AppendOrigin origin = storage::AppendOrigin::kClient);
 
-  std::filesystem::path log_dir_;
   int32_t partitions_;
-  std::vector<std::unique_ptr<storage::PartitionLog>> logs_;  // null: not created yet
+  InternalTopic topic_;
 };
 
 }  // namespace runnel::broker

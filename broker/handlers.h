@@ -33,6 +33,13 @@ void HandleIncrementalAlterConfigs(RequestContext& ctx);
 void HandleDescribeCluster(RequestContext& ctx);
 void HandleDescribeLogDirs(RequestContext& ctx);
 void HandleInitProducerId(RequestContext& ctx);
+void HandleAddPartitionsToTxn(RequestContext& ctx);
+void HandleAddOffsetsToTxn(RequestContext& ctx);
+void HandleEndTxn(RequestContext& ctx);
+void HandleTxnOffsetCommit(RequestContext& ctx);
+void HandleDescribeProducers(RequestContext& ctx);
+void HandleDescribeTransactions(RequestContext& ctx);
+void HandleListTransactions(RequestContext& ctx);
 
 }  // namespace runnel::broker
 

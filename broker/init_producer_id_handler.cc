@@ -1,13 +1,9 @@
-// InitProducerId (key 22): a producer id and epoch for an idempotent producer, as Kafka's
-// TransactionCoordinator.handleInitProducerId answers a null transactional.id: a new id
-// (ProducerIdManager) with epoch 0, whatever producer id and epoch the request carries.
-// Before that, as KafkaApis: a producer id without an epoch or the reverse (v3+) is
-// INVALID_REQUEST. Transactional ids are not served yet: an empty one is INVALID_REQUEST
-// (the coordinator's check), any other COORDINATOR_NOT_AVAILABLE, what a Kafka broker
-// answers while its transaction coordinator cannot serve (no __transaction_state
-// partition, e.g. too few brokers for its replication factor). It is retriable, matches
-// what FindCoordinator says of transaction coordinators here, and claims no fencing or
-// authorization that did not happen. Errors carry producer id -1 and epoch -1.
+// InitProducerId (key 22): a producer id and epoch. A null transactional.id gets a new
+// id (ProducerIdManager) with epoch 0, whatever producer id and epoch the request
+// carries, as Kafka's TransactionCoordinator.handleInitProducerId; any other goes to the
+// transaction coordinator (fencing the id's older epochs and aborting their open
+// transaction). Before that, as KafkaApis: a producer id without an epoch or the reverse
+// (v3+) is INVALID_REQUEST. Errors carry producer id -1 and epoch -1.
 #include "broker/broker.h"
 #include "broker/handlers.h"
 #include "broker/log.h"
@@ -33,8 +29,18 @@ void HandleInitProducerId(RequestContext& ctx) {
     return fail(ErrorCode::kInvalidRequest);
   }
   if (request.transactional_id.has_value()) {
-    return fail(request.transactional_id->empty() ? ErrorCode::kInvalidRequest
-                                                  : ErrorCode::kCoordinatorNotAvailable);
+    TransactionCoordinator::InitProducerIdResult result =
+        ctx.broker().transactions().InitProducerId(*request.transactional_id,
+                                                   request.transaction_timeout_ms,
+                                                   request.producer_id, request.producer_epoch);
+    // Re-initializing may have aborted an open transaction: its markers moved LSOs.
+    ctx.broker().NotifyAppend();
+    if (result.error != ErrorCode::kNone) {
+      return fail(FencedErrorFor(result.error, ctx.api_version(), 4));
+    }
+    response.producer_id = result.producer_id;
+    response.producer_epoch = result.producer_epoch;
+    return ctx.Respond(response);
   }
   absl::StatusOr<int64_t> id = ctx.broker().producer_ids().Next();
   if (!id.ok()) {

@@ -1,6 +1,7 @@
 // ListOffsets (key 2): offsets by timestamp, and the special timestamps LATEST (-1),
 // EARLIEST (-2), MAX_TIMESTAMP (-3) and EARLIEST_LOCAL (-4). Without tiered storage
-// LATEST_TIERED (-5) finds nothing.
+// LATEST_TIERED (-5) finds nothing. With isolation_level=read_committed (1), LATEST is
+// the last stable offset.
 #include <set>
 #include <tuple>
 
@@ -24,13 +25,13 @@ constexpr int64_t kMaxTimestamp = -3;
 constexpr int64_t kEarliestLocal = -4;
 
 // Fills offset, timestamp and leader epoch; "nothing found" leaves all three at -1.
-void ListPartition(storage::PartitionLog* log, int64_t timestamp,
+void ListPartition(storage::PartitionLog* log, int64_t timestamp, bool read_committed,
                    ListOffsetsResponse::ListOffsetsPartitionResponse* out) {
   int64_t offset = -1;
   int64_t found_timestamp = -1;
   switch (timestamp) {
     case kLatest:
-      offset = log->log_end_offset();
+      offset = read_committed ? log->last_stable_offset() : log->log_end_offset();
       break;
     case kEarliest:
     case kEarliestLocal:
@@ -86,7 +87,7 @@ void HandleListOffsets(RequestContext& ctx) {
         out.error_code = protocol::Code(ErrorCode::kUnknownTopicOrPartition);
         continue;
       }
-      ListPartition(log, partition.timestamp, &out);
+      ListPartition(log, partition.timestamp, request.isolation_level == 1, &out);
     }
   }
   ctx.Respond(response);

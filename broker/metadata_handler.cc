@@ -36,15 +36,26 @@ MetadataResponse::MetadataResponseTopic DescribeTopic(const storage::TopicMetada
   return t;
 }
 
-// Kafka's answer for its internal offsets topic: one partition per
-// offsets.topic.num.partitions, all led by this (single) node.
-MetadataResponse::MetadataResponseTopic DescribeConsumerOffsets(int32_t partitions,
-                                                                int32_t node_id) {
+// Kafka's answer for its internal topics (__consumer_offsets, __transaction_state): one
+// partition per offsets.topic.num.partitions / transaction.state.log.num.partitions, all
+// led by this (single) node. nullopt for other topics.
+std::optional<MetadataResponse::MetadataResponseTopic> DescribeInternalTopic(
+    Broker& broker, const std::optional<std::string>& name, const std::array<uint8_t, 16>& id) {
   storage::TopicMetadata topic;
-  topic.name = kConsumerOffsetsTopic;
-  topic.id = kConsumerOffsetsTopicId;
-  topic.partitions = partitions;
-  MetadataResponse::MetadataResponseTopic t = DescribeTopic(topic, node_id);
+  if (name == kConsumerOffsetsTopic || id == kConsumerOffsetsTopicId) {
+    topic = {kConsumerOffsetsTopic,
+             kConsumerOffsetsTopicId,
+             broker.groups().offsets_topic_partitions(),
+             {}};
+  } else if (name == kTransactionStateTopic || id == kTransactionStateTopicId) {
+    topic = {kTransactionStateTopic,
+             kTransactionStateTopicId,
+             broker.transactions().transaction_state_partitions(),
+             {}};
+  } else {
+    return std::nullopt;
+  }
+  MetadataResponse::MetadataResponseTopic t = DescribeTopic(topic, broker.config().node_id);
   t.is_internal = true;
   return t;
 }
@@ -83,12 +94,11 @@ void HandleMetadata(RequestContext& ctx) {
 
   bool auto_create = config.auto_create_topics_enable && request.allow_auto_topic_creation;
   for (const auto& wanted : *request.topics) {
+    if (auto internal = DescribeInternalTopic(broker, wanted.name, FromUuid(wanted.topic_id))) {
+      response.topics.push_back(std::move(*internal));
+      continue;
+    }
     if (!wanted.name) {
-      if (FromUuid(wanted.topic_id) == kConsumerOffsetsTopicId) {
-        response.topics.push_back(
-            DescribeConsumerOffsets(broker.groups().offsets_topic_partitions(), config.node_id));
-        continue;
-      }
       const storage::TopicMetadata* topic = broker.logs().FindTopicById(FromUuid(wanted.topic_id));
       response.topics.push_back(
           topic ? DescribeTopic(*topic, config.node_id)
@@ -96,11 +106,6 @@ void HandleMetadata(RequestContext& ctx) {
       continue;
     }
     const std::string& name = *wanted.name;
-    if (name == kConsumerOffsetsTopic) {
-      response.topics.push_back(
-          DescribeConsumerOffsets(broker.groups().offsets_topic_partitions(), config.node_id));
-      continue;
-    }
     const storage::TopicMetadata* topic = broker.logs().FindTopic(name);
     if (topic == nullptr && auto_create) {
       TopicResult created = broker.CreateTopic(name, -1, -1, {}, false);

@@ -42,15 +42,18 @@ void RenderStorage(Broker& broker, MetricsText& out) {
     bytes += log.size_bytes();
     end += log.log_end_offset();
   });
-  uint64_t offsets_bytes = 0;
-  broker.groups().ForEachOffsetsLog(
-      [&](int32_t, storage::PartitionLog& log) { offsets_bytes += log.size_bytes(); });
+  std::map<std::string, uint64_t> internal_bytes;
+  broker.ForEachInternalLog([&](const std::string& topic, int32_t, storage::PartitionLog& log) {
+    internal_bytes[topic] += log.size_bytes();
+  });
   out.Family("runnel_log_size_bytes", "gauge",
              "Bytes of the topic's log segments, summed over its partitions.");
   for (const auto& [topic, v] : per_topic) {
     out.Sample("runnel_log_size_bytes", {{"topic", topic}}, v.first);
   }
-  out.Sample("runnel_log_size_bytes", {{"topic", kConsumerOffsetsTopic}}, offsets_bytes);
+  for (const auto& [topic, bytes] : internal_bytes) {
+    out.Sample("runnel_log_size_bytes", {{"topic", topic}}, bytes);
+  }
   out.Family("runnel_log_end_offset", "gauge",
              "Log end offsets summed over the topic's partitions: the records appended since "
              "the topic was created.");

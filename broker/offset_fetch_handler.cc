@@ -1,6 +1,8 @@
 // OffsetFetch (key 9): committed offsets of a group (v1-7) or of several groups (v8+);
 // -1 with empty metadata for partitions without a commit, and every committed partition
-// of the group when the topic list is null.
+// of the group when the topic list is null. With require_stable (v7+), a partition with
+// offsets pending in an open transaction is UNSTABLE_OFFSET_COMMIT (offset -1), as Kafka
+// answers, so that a read_committed consumer waits for the transaction to end.
 #include "broker/broker.h"
 #include "broker/handlers.h"
 #include "protocol/messages/offset_fetch_request.h"
@@ -12,28 +14,41 @@ namespace {
 
 using protocol::OffsetFetchResponse;
 
+struct PartitionOffset {
+  int32_t partition;
+  CommittedOffset offset;
+  ErrorCode error = ErrorCode::kNone;
+};
+
 struct TopicOffsets {
   std::string name;
-  std::vector<std::pair<int32_t, CommittedOffset>> partitions;
+  std::vector<PartitionOffset> partitions;
 };
 
 // The answer for one group: the requested partitions, or all when `topics` is null.
 template <typename Topic>
 std::vector<TopicOffsets> Lookup(const GroupCoordinator& groups, const std::string& group_id,
-                                 const std::optional<std::vector<Topic>>& topics) {
+                                 const std::optional<std::vector<Topic>>& topics,
+                                 bool require_stable) {
   std::vector<TopicOffsets> out;
+  auto add = [&](const std::string& topic, int32_t p, const CommittedOffset& o) {
+    if (out.empty() || out.back().name != topic) out.push_back({topic, {}});
+    if (require_stable && groups.HasPendingTxnOffsets(group_id, std::make_pair(topic, p))) {
+      out.back().partitions.push_back({p, CommittedOffset{}, ErrorCode::kUnstableOffsetCommit});
+    } else {
+      out.back().partitions.push_back({p, o});
+    }
+  };
   if (!topics) {
     for (const TopicPartitionOffset& o : groups.FetchAllOffsets(group_id)) {
-      if (out.empty() || out.back().name != o.topic) out.push_back({o.topic, {}});
-      out.back().partitions.emplace_back(o.partition, o.offset);
+      add(o.topic, o.partition, o.offset);
     }
     return out;
   }
   for (const Topic& t : *topics) {
-    TopicOffsets& to = out.emplace_back(TopicOffsets{t.name, {}});
+    out.push_back({t.name, {}});
     for (int32_t p : t.partition_indexes) {
-      to.partitions.emplace_back(
-          p, groups.FetchOffset(group_id, t.name, p).value_or(CommittedOffset{}));
+      add(t.name, p, groups.FetchOffset(group_id, t.name, p).value_or(CommittedOffset{}));
     }
   }
   return out;
@@ -44,13 +59,13 @@ void Fill(const std::vector<TopicOffsets>& in, std::vector<TopicOut>* out) {
   for (const TopicOffsets& t : in) {
     TopicOut& topic = out->emplace_back();
     topic.name = t.name;
-    for (const auto& [p, o] : t.partitions) {
+    for (const PartitionOffset& po : t.partitions) {
       auto& part = topic.partitions.emplace_back();
-      part.partition_index = p;
-      part.committed_offset = o.offset;
-      part.committed_leader_epoch = o.leader_epoch;
-      part.metadata = o.metadata;
-      part.error_code = 0;
+      part.partition_index = po.partition;
+      part.committed_offset = po.offset.offset;
+      part.committed_leader_epoch = po.offset.leader_epoch;
+      part.metadata = po.offset.metadata;
+      part.error_code = protocol::Code(po.error);
     }
   }
 }
@@ -70,12 +85,13 @@ void HandleOffsetFetch(RequestContext& ctx) {
         group.error_code = protocol::Code(ErrorCode::kInvalidGroupId);
         continue;
       }
-      Fill(Lookup(groups, g.group_id, g.topics), &group.topics);
+      Fill(Lookup(groups, g.group_id, g.topics, request.require_stable), &group.topics);
     }
   } else if (request.group_id.empty()) {
     response.error_code = protocol::Code(ErrorCode::kInvalidGroupId);
   } else {
-    Fill(Lookup(groups, request.group_id, request.topics), &response.topics);
+    Fill(Lookup(groups, request.group_id, request.topics, request.require_stable),
+         &response.topics);
   }
   ctx.Respond(response);
 }

@@ -10,6 +10,8 @@
 // OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch INVALID_PRODUCER_EPOCH, a plain write into
 // an open transaction INVALID_TXN_STATE, each with the log start offset. Kafka 4's
 // broker sends neither UNKNOWN_PRODUCER_ID nor DUPLICATE_SEQUENCE_NUMBER on this path.
+// Transactional batches need the request's transactional id, and their partition must be
+// in the producer's open transaction (KIP-890 verification; from v12 the write adds it).
 #include "broker/broker.h"
 #include "broker/handlers.h"
 #include "protocol/errors.h"
@@ -38,11 +40,14 @@ ErrorCode ProducerStateError(storage::ProducerError error) {
       return ErrorCode::kInvalidProducerEpoch;
     case storage::ProducerError::kInvalidTxnState:
       return ErrorCode::kInvalidTxnState;
+    case storage::ProducerError::kTransactionCoordinatorFenced:  // markers only
+      return ErrorCode::kTransactionCoordinatorFenced;
   }
   return ErrorCode::kUnknownServerError;
 }
 
-void AppendPartition(Broker& broker, const std::string& topic_name,
+void AppendPartition(Broker& broker, const ProduceRequest& request, int16_t version,
+                     const std::string& topic_name,
                      const ProduceRequest::PartitionProduceData& data,
                      ProduceResponse::PartitionProduceResponse* out) {
   auto fail = [out](ErrorCode error, std::string message = "") {
@@ -50,8 +55,10 @@ void AppendPartition(Broker& broker, const std::string& topic_name,
     out->base_offset = -1;
     if (!message.empty()) out->error_message = std::move(message);
   };
-  // Clients may not write the coordinator's internal topic (Kafka's answer).
-  if (topic_name == kConsumerOffsetsTopic) return fail(ErrorCode::kInvalidTopicException);
+  // Clients may not write the coordinators' internal topics (Kafka's answer).
+  if (topic_name == kConsumerOffsetsTopic || topic_name == kTransactionStateTopic) {
+    return fail(ErrorCode::kInvalidTopicException);
+  }
   const storage::TopicMetadata* topic = broker.logs().FindTopic(topic_name);
   storage::PartitionLog* log = topic ? broker.logs().Partition(topic_name, data.index) : nullptr;
   if (log == nullptr) return fail(ErrorCode::kUnknownTopicOrPartition);
@@ -94,6 +101,16 @@ void AppendPartition(Broker& broker, const std::string& topic_name,
                     " in record batch with producerId " + std::to_string(header.producer_id) +
                     " in topic partition " + partition());
   }
+  if (header.is_transactional()) {
+    // Kafka refuses transactional records without a transactional id the client may use.
+    if (!request.transactional_id) return fail(ErrorCode::kTransactionalIdAuthorizationFailed);
+    // KIP-890: the partition must be in the producer's open transaction; from v12
+    // (transactions v2) the first write adds it.
+    ErrorCode error = broker.transactions().VerifyPartition(
+        *request.transactional_id, header.producer_id, header.producer_epoch, topic_name,
+        data.index, ProduceVerifyOperation(version));
+    if (error != ErrorCode::kNone) return fail(error);
+  }
   // The batch lives in the request frame, which this request owns and never reuses.
   char* bytes = const_cast<char*>(batch.data());
   protocol::SetPartitionLeaderEpoch(bytes, 0);
@@ -135,7 +152,7 @@ void HandleProduce(RequestContext& ctx) {
       auto& out = topic_response.partition_responses.emplace_back();
       out.index = partition.index;
       if (valid_acks) {
-        AppendPartition(broker, topic.name, partition, &out);
+        AppendPartition(broker, request, ctx.api_version(), topic.name, partition, &out);
       } else {
         out.error_code = protocol::Code(ErrorCode::kInvalidRequiredAcks);
         out.base_offset = -1;

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace runnel::broker {
@@ -249,6 +250,22 @@ absl::StatusOr<std::map<std::string, std::string>> ReadPropertiesFile(const std:
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", props.status().message()));
   }
   return props;
+}
+
+int32_t IntProperty(const std::map<std::string, std::string>& props, const std::string& key,
+                    int32_t fallback) {
+  auto it = props.find(key);
+  int32_t v;
+  if (it != props.end() && absl::SimpleAtoi(it->second, &v)) return v;
+  return fallback;
+}
+
+int64_t LongProperty(const std::map<std::string, std::string>& props, const std::string& key,
+                     int64_t fallback) {
+  auto it = props.find(key);
+  int64_t v;
+  if (it != props.end() && absl::SimpleAtoi(it->second, &v)) return v;
+  return fallback;
 }
 
 }  // namespace runnel::broker

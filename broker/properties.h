@@ -15,6 +15,7 @@
 #ifndef RUNNEL_BROKER_PROPERTIES_H_
 #define RUNNEL_BROKER_PROPERTIES_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -28,6 +29,13 @@ absl::StatusOr<std::map<std::string, std::string>> ParseProperties(std::string_v
 
 // Reads and parses the .properties file at `path`; errors name the path.
 absl::StatusOr<std::map<std::string, std::string>> ReadPropertiesFile(const std::string& path);
+
+// The number under `key`, or `fallback` when it is absent or not a number of that type
+// (the broker validated its configuration before any coordinator reads it).
+int32_t IntProperty(const std::map<std::string, std::string>& props, const std::string& key,
+                    int32_t fallback);
+int64_t LongProperty(const std::map<std::string, std::string>& props, const std::string& key,
+                     int64_t fallback);
 
 }  // namespace runnel::broker
 

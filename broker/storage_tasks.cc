@@ -120,9 +120,11 @@ void StorageTasks::CleanLogs(int64_t now_ms) {
       status = logs.SetCleanerOffset(topic, p, pass->first_dirty_offset);
     }
   });
-  broker_->groups().ForEachOffsetsLog([&](int32_t, storage::PartitionLog& log) {
+  // The internal topics' logs (compacted, outside the LogManager): their cleaner
+  // checkpoints are kept in memory, by log directory.
+  broker_->ForEachInternalLog([&](const std::string&, int32_t, storage::PartitionLog& log) {
     if (!status.ok()) return;
-    int64_t& first_dirty = offsets_topic_cleaned_[log.dir().string()];
+    int64_t& first_dirty = internal_topics_cleaned_[log.dir().string()];
     absl::StatusOr<storage::CleanerPass> pass =
         storage::MaybeCleanLog(log, first_dirty, now_ms, dedupe);
     if (!pass.ok()) {

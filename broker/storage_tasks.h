@@ -76,9 +76,10 @@ class StorageTasks {
   std::set<Partition> flush_queue_;
   std::vector<std::function<void(const absl::Status&)>> flush_waiters_;
   bool flush_posted_ = false;
-  // Cleaner checkpoints of the __consumer_offsets logs, kept in memory: after a restart
-  // they are cleaned once more, which changes nothing.
-  std::map<std::string, int64_t> offsets_topic_cleaned_;
+  // Cleaner checkpoints of the internal topics' logs (__consumer_offsets,
+  // __transaction_state), kept in memory: after a restart they are cleaned once more, which
+  // changes nothing.
+  std::map<std::string, int64_t> internal_topics_cleaned_;
   bool stopped_ = false;
 };
 

@@ -7,7 +7,8 @@ what Apache Kafka 4.x answers:
   * ApiVersions advertises InitProducerId 0-5 (v6 is unstable in Kafka).
   * InitProducerId v0 and v4 (flexible): null transactional.id -> NONE, a new producer
     id, epoch 0; ids increase; an empty transactional.id -> INVALID_REQUEST; another
-    transactional.id -> COORDINATOR_NOT_AVAILABLE (no transaction coordinator yet); a
+    transactional.id -> a new id at epoch 0, then the same id with the epoch bumped (the
+    transaction coordinator; transactions_raw_test.py covers the rest); a
     producer id without an epoch (v3+) -> INVALID_REQUEST; errors carry id and epoch -1.
   * Produce v7 with idempotent batches: in sequence -> appended; a retry of one of the
     last 5 batches -> NONE with its original base offset (and its max timestamp as
@@ -35,7 +36,6 @@ INIT_PRODUCER_ID = 22
 rp.FIRST_FLEXIBLE[INIT_PRODUCER_ID] = 2
 
 NONE = 0
-COORDINATOR_NOT_AVAILABLE = 15
 INVALID_REQUEST = 42
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 INVALID_PRODUCER_EPOCH = 47
@@ -129,11 +129,11 @@ class IdempotenceRawTest(unittest.TestCase):
                          (INVALID_REQUEST, -1, -1))
         self.assertEqual(init_producer_id(self.conn, 3, producer_id=-1, epoch=2),
                          (INVALID_REQUEST, -1, -1))
-        for version in (0, 4):
+        for epoch, version in enumerate((0, 4)):
             self.assertEqual(init_producer_id(self.conn, version, ""), (INVALID_REQUEST, -1, -1))
             self.assertEqual(init_producer_id(self.conn, version, "my-txn"),
-                             (COORDINATOR_NOT_AVAILABLE, -1, -1))
-        self.assertEqual(init_producer_id(self.conn, 4), (NONE, first + 4, 0))
+                             (NONE, first + 4, epoch))
+        self.assertEqual(init_producer_id(self.conn, 4), (NONE, first + 5, 0))
 
     def test_duplicates_gaps_and_epochs(self):
         topic = "idem-raw"

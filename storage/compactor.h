@@ -4,18 +4,26 @@
 // Scheduling (dirty ratio, min.compaction.lag.ms, grouping of segments), the .cleaned/.swap
 // file discipline, indexes and the cleaner checkpoint belong to the caller.
 //
-// A round, as Kafka's Cleaner.doClean runs it:
+// A round, as Kafka's Cleaner.doClean runs it (log_cleaner.cc):
+//   // first_uncleanable_offset is never past the log's last stable offset: every
+//   // transaction below it is decided, so the transaction indexes know the aborted ones.
 //   OffsetMap map(dedupe_buffer_bytes);
-//   BuildOffsetMap(dirty segments, first_dirty_offset, first_uncleanable_offset, aborted,
+//   BuildOffsetMap(dirty segments, first_dirty_offset, first_uncleanable_offset,
+//                  aborted transactions of [first_dirty_offset, first_uncleanable_offset),
 //                  &map) -> end;       // end.end_offset: first offset not covered
 //   CleanerTransactions txns;          // one per round, shared by its groups
 //   txns.AddAbortedTransactions(aborted transactions of the segments to clean);
 //   for each group of consecutive segments with base offset < end.end_offset (from the log
 //       start, clean ones included), oldest first:
-//     Clean(group, map, {now_ms, delete_retention_ms, first_uncleanable_offset}, &txns,
-//           "<group base>.log.cleaned") -> result;
-//     Segment::Recover the .cleaned file (it rebuilds the indexes), swap it in.
+//     Clean(group, map, {now_ms, delete_retention_ms, first_uncleanable_offset,
+//           last records of the active producers}, &txns, "<group base>.log.cleaned")
+//         -> result;
+//     Segment::Recover the .cleaned file (it rebuilds the indexes), swap it in with
+//     result.retained_aborted_transactions as its transaction index.
 //   checkpoint end.end_offset as the new first dirty offset.
+// "Aborted transactions of a range" are the index entries with last offset >= its start
+// and first offset < its end (PartitionLog::AbortedTransactions, Kafka's
+// collectAbortedTransactions).
 //
 // Record rules (Kafka's Cleaner.shouldRetainRecord, MemoryRecords.filterTo):
 //  - a record with offset > map.latest_offset() (not covered by the map) is kept;
@@ -64,6 +72,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "storage/transaction_index.h"  // AbortedTxn
 
 namespace runnel::storage {
 
@@ -74,15 +83,6 @@ struct CompactionSource {
   int64_t next_offset = 0;  // one past its last offset
   std::filesystem::path log_path;
   int64_t largest_timestamp = -1;  // informational
-};
-
-// An entry of the transaction index (Kafka's AbortedTxn).
-struct AbortedTxn {
-  int64_t producer_id = -1;
-  int64_t first_offset = 0;
-  int64_t last_offset = 0;
-  int64_t last_stable_offset = 0;
-  bool operator==(const AbortedTxn&) const = default;
 };
 
 // The last record of a producer that is still active (Kafka's LastRecord in
@@ -226,7 +226,10 @@ struct CleanResult {
   // The largest batch MaxTimestamp written and the last offset of the first batch with it.
   int64_t max_timestamp = -1;
   int64_t offset_of_max_timestamp = -1;
-  // For the cleaned segment's transaction index.
+  // The cleaned segment's whole transaction index: the aborted transactions whose ABORT
+  // markers this Clean kept (in marker order), i.e. those with batches still seen by the
+  // round (Kafka's CleanedTransactionMetadata.cleanedIndex). Entries of markers it removed,
+  // or kept only for a delete horizon, are not in it.
   std::vector<AbortedTxn> retained_aborted_transactions;
 };
 

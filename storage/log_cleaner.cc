@@ -18,15 +18,22 @@ absl::StatusOr<CleanerPass> MaybeCleanLog(PartitionLog& log, int64_t first_dirty
   std::vector<CompactionSource> segments = log.InactiveSegments();
   if (segments.empty()) return pass;
 
-  int64_t uncleanable = log.segment(log.segment_count() - 1).base_offset();
-  size_t cleanable = segments.size();  // segments below the first uncleanable offset
-  for (size_t i = 0; i < segments.size(); ++i) {
+  // Kafka's firstUncleanableDirtyOffset: the active segment's base, the last stable offset
+  // (so every transaction below is decided and the transaction index knows the aborted
+  // ones), the first segment within min.compaction.lag.ms; whichever comes first.
+  int64_t uncleanable =
+      std::min(log.segment(log.segment_count() - 1).base_offset(), log.last_stable_offset());
+  for (const CompactionSource& segment : segments) {
     if (config.min_compaction_lag_ms > 0 &&
-        now_ms - segments[i].largest_timestamp < config.min_compaction_lag_ms) {
-      uncleanable = segments[i].base_offset;
-      cleanable = i;
+        now_ms - segment.largest_timestamp < config.min_compaction_lag_ms) {
+      uncleanable = std::min(uncleanable, segment.base_offset);
       break;
     }
+  }
+  // The segments with offsets below it (the last may go on past it).
+  size_t cleanable = 0;
+  while (cleanable < segments.size() && segments[cleanable].base_offset < uncleanable) {
+    ++cleanable;
   }
   if (pass.first_dirty_offset >= uncleanable || cleanable == 0) return pass;
 
@@ -54,7 +61,8 @@ absl::StatusOr<CleanerPass> MaybeCleanLog(PartitionLog& log, int64_t first_dirty
   }
   OffsetMap map(dedupe_buffer_bytes);
   absl::StatusOr<OffsetMapBuildResult> built =
-      BuildOffsetMap(dirty, pass.first_dirty_offset, uncleanable, {}, &map);
+      BuildOffsetMap(dirty, pass.first_dirty_offset, uncleanable,
+                     log.AbortedTransactions(pass.first_dirty_offset, uncleanable), &map);
   if (!built.ok()) return built.status();
   const int64_t end = built->end_offset;
 
@@ -74,19 +82,38 @@ absl::StatusOr<CleanerPass> MaybeCleanLog(PartitionLog& log, int64_t first_dirty
     group_bytes += size;
   }
 
+  if (groups.empty()) return pass;  // not reached: end is past the first dirty offset
+
   pass.segments_before = static_cast<int64_t>(log.segment_count());
   pass.bytes_before = log.size_bytes();
+  // The aborted transactions of every segment to clean, as Kafka collects them segment by
+  // segment: one tracker for the round, since a transaction may span groups.
   CleanerTransactions txns;
+  txns.AddAbortedTransactions(log.AbortedTransactions(groups.front().front().base_offset,
+                                                      groups.back().back().next_offset));
   CleanOptions options;
   options.now_ms = now_ms;
   options.delete_retention_ms = config.delete_retention_ms;
   options.upper_bound_offset = uncleanable;
+  // Kafka's lastRecordsOfActiveProducers: their last batches stay, so that a reload of the
+  // producer state from the log still knows their sequence numbers and epochs.
+  for (const auto& [producer_id, entry] : log.producer_state().producers()) {
+    ProducerLastRecord& last = options.active_producers[producer_id];
+    if (entry.last_data_offset() >= 0) last.last_data_offset = entry.last_data_offset();
+    last.producer_epoch = entry.epoch;
+  }
   for (const std::vector<CompactionSource>& group : groups) {
     const int64_t base = group.front().base_offset;
     std::filesystem::path cleaned = log.dir() / Segment::FileName(base, ".log.cleaned");
     absl::StatusOr<CleanResult> result = Clean(group, map, options, &txns, cleaned);
     if (!result.ok()) return result.status();
-    if (absl::Status s = log.ReplaceSegments(base, group.size(), cleaned); !s.ok()) return s;
+    // The cleaned segment's transaction index: the aborted transactions whose markers the
+    // clean kept.
+    if (absl::Status s =
+            log.ReplaceSegments(base, group.size(), cleaned, result->retained_aborted_transactions);
+        !s.ok()) {
+      return s;
+    }
     pass.records_removed += result->records_read - result->records_written;
   }
   pass.cleaned = true;

@@ -29,8 +29,8 @@
 // checkpoints, and each partition's log is opened on first use (Partition,
 // ForEachPartition) or by OpenDeferredPartitions, which the broker runs in the
 // background (and which first removes leftovers, which only a failed operation can
-// leave before a clean stop); so a broker with many partitions answers at once. After an unclean stop
-// every log is recovered before Open returns. Logs never opened keep their checkpointed
+// leave before a clean stop); so a broker with many partitions answers at once. After an unclean
+// stop every log is recovered before Open returns. Logs never opened keep their checkpointed
 // values, and their files are as the clean stop left them.
 // Recovery: Close() flushes every log, writes both checkpoints and then the clean-
 // shutdown marker ({"version":0,"brokerEpoch":-1}, as Kafka's CleanShutdownFileHandler).
@@ -167,7 +167,7 @@ class LogManager {
   std::map<std::string, std::unique_ptr<Topic>> topics_;
   std::map<TopicId, Topic*> by_id_;
   bool clean_shutdown_ = false;
-  bool leftovers_pending_ = false;  // RemoveLeftovers deferred after a clean stop
+  bool leftovers_pending_ = false;      // RemoveLeftovers deferred after a clean stop
   PartitionOffsets recovery_points_;    // as read at Open
   PartitionOffsets log_start_offsets_;  // as read at Open
   PartitionOffsets cleaner_offsets_;

@@ -19,7 +19,9 @@ namespace {
 
 using protocol::BatchHeader;
 
-constexpr const char* kSegmentSuffixes[] = {".log", ".index", ".timeindex"};
+constexpr const char* kSegmentSuffixes[] = {".log", ".index", ".timeindex", ".txnindex"};
+// The cleaned segment's transaction index, renamed to ".txnindex" with its ".log.swap".
+constexpr std::string_view kTxnIndexSwapSuffix = ".txnindex.swap";
 
 absl::Status RemoveSegmentFiles(const std::filesystem::path& dir, int64_t base_offset) {
   absl::Status status;
@@ -72,6 +74,7 @@ absl::Status PartitionLog::Load(const LogCheckpoint& checkpoint) {
 
   std::set<int64_t> logs;
   std::set<int64_t> indexes;
+  std::set<int64_t> txn_indexes;
   std::set<int64_t> snapshots;
   absl::StatusOr<std::vector<std::string>> names = ListDir(dir_);
   if (!names.ok()) return names.status();
@@ -82,6 +85,9 @@ absl::Status PartitionLog::Load(const LogCheckpoint& checkpoint) {
       indexes.insert(*base);
     } else if (std::optional<int64_t> base = Segment::ParseFileName(name, ".timeindex")) {
       indexes.insert(*base);
+    } else if (std::optional<int64_t> base = Segment::ParseFileName(name, kTxnIndexSuffix)) {
+      indexes.insert(*base);
+      txn_indexes.insert(*base);
     } else if (std::optional<int64_t> offset =
                    Segment::ParseFileName(name, kProducerSnapshotSuffix)) {
       snapshots.insert(*offset);
@@ -140,6 +146,16 @@ absl::Status PartitionLog::Load(const LogCheckpoint& checkpoint) {
   // The checkpointed start survives only if the log still reaches it.
   log_start_offset_ =
       std::clamp(checkpoint.log_start_offset, segments_.front()->base_offset(), log_end_offset());
+  // The transaction indexes of the segments kept, without entries past their segment's end
+  // (a marker lost with a torn tail); the replay below adds those missing.
+  for (const auto& segment : segments_) {
+    if (!txn_indexes.contains(segment->base_offset())) continue;
+    absl::StatusOr<std::unique_ptr<TransactionIndex>> index = TransactionIndex::Open(
+        dir_ / Segment::FileName(segment->base_offset(), kTxnIndexSuffix), segment->base_offset());
+    if (!index.ok()) return index.status();
+    if (absl::Status s = (*index)->TruncateTo(segment->next_offset()); !s.ok()) return s;
+    txn_indexes_.emplace(segment->base_offset(), *std::move(index));
+  }
   if (absl::Status s = LoadProducerState(checkpoint.clean_shutdown); !s.ok()) return s;
   // What recovery kept is made durable at once, so the recovery point is the log end.
   if (recovered || dir_dirty_) {
@@ -178,15 +194,43 @@ absl::Status PartitionLog::LoadProducerState(bool clean_shutdown) {
     return s;
   }
   if (end <= state.map_end_offset()) return absl::OkStatus();
-  // Replays the batches after the snapshot, from the segment holding its offset on.
+  // Replays the batches after the snapshot, from the segment holding its offset on. An
+  // ABORT marker that completes a transaction and is past the last indexed one was not
+  // indexed before the stop: its entry goes to its segment's index now.
   const int64_t from = std::max(state.map_end_offset(), log_start_offset_);
+  int64_t last_indexed = LastIndexedAbortOffset();
   for (const auto& segment : segments_) {
     if (segment->next_offset() <= from) continue;
-    absl::Status s = segment->ForEachBatchFrom(std::max(from, segment->base_offset()),
-                                               [&state](const BatchHeader& h) {
-                                                 state.ReplayBatch(h);
-                                                 return absl::OkStatus();
-                                               });
+    const int64_t start = std::max(from, segment->base_offset());
+    absl::StatusOr<std::optional<Segment::BatchLocation>> first = segment->FindBatch(start);
+    if (!first.ok()) return first.status();
+    if (!first->has_value()) continue;
+    uint64_t position = (*first)->position;  // of the batch the callback gets
+    std::shared_ptr<File> file;              // the .log, opened for the first marker
+    std::string bytes;
+    absl::Status s = segment->ForEachBatchFrom(start, [&](const BatchHeader& h) -> absl::Status {
+      const uint64_t at = position;
+      position += h.total_size();
+      std::optional<protocol::EndTxnMarker> marker;
+      if (h.is_control() && h.producer_id > kNoProducerId) {
+        if (file == nullptr) {
+          absl::StatusOr<std::shared_ptr<File>> opened = File::Open(segment->log_path(), O_RDONLY);
+          if (!opened.ok()) return opened.status();
+          file = *std::move(opened);
+        }
+        bytes.resize(h.total_size());
+        if (absl::Status r = file->ReadFullyAt(at, bytes.data(), bytes.size()); !r.ok()) return r;
+        marker = protocol::ParseEndTxnMarker(bytes);
+      }
+      std::optional<TxnCompletion> done = state.ReplayBatch(h, marker ? &*marker : nullptr);
+      if (done && done->txn.is_aborted && done->txn.last_offset > last_indexed) {
+        last_indexed = done->txn.last_offset;
+        return AppendAbortedTxn(segment->base_offset(),
+                                {done->txn.producer_id, done->txn.first_offset,
+                                 done->txn.last_offset, done->last_stable_offset});
+      }
+      return absl::OkStatus();
+    });
     if (!s.ok()) return s;
   }
   state.set_map_end_offset(end);
@@ -202,6 +246,7 @@ absl::Status PartitionLog::FinishInterruptedCleaning() {
   absl::StatusOr<std::vector<std::string>> names = ListDir(dir_);
   if (!names.ok()) return names.status();
   std::set<int64_t> logs;
+  std::set<int64_t> txn_index_swaps;
   std::vector<std::pair<int64_t, std::filesystem::path>> swaps;
   for (const std::string& name : *names) {
     std::filesystem::path entry = dir_ / name;
@@ -210,6 +255,8 @@ absl::Status PartitionLog::FinishInterruptedCleaning() {
       dir_dirty_ = true;
     } else if (std::optional<int64_t> base = Segment::ParseFileName(name, ".log.swap")) {
       swaps.emplace_back(*base, entry);
+    } else if (std::optional<int64_t> base = Segment::ParseFileName(name, kTxnIndexSwapSuffix)) {
+      txn_index_swaps.insert(*base);
     } else if (std::optional<int64_t> base = Segment::ParseFileName(name, ".log")) {
       logs.insert(*base);
     }
@@ -221,8 +268,30 @@ absl::Status PartitionLog::FinishInterruptedCleaning() {
       if (absl::Status s = RemoveSegmentFiles(dir_, *it); !s.ok()) return s;
       it = logs.erase(it);
     }
+    // The index swap, when still there, is the cleaned segment's index (an empty one: no
+    // index); without it, what "<base>.txnindex" is left is the cleaned segment's. Renamed
+    // before the .log.swap, as ReplaceSegments does.
+    if (txn_index_swaps.erase(base) > 0) {
+      const std::filesystem::path txn_swap = dir_ / Segment::FileName(base, kTxnIndexSwapSuffix);
+      const std::filesystem::path txn_index = dir_ / Segment::FileName(base, kTxnIndexSuffix);
+      absl::StatusOr<FileInfo> info = Stat(txn_swap);
+      if (!info.ok()) return info.status();
+      if (info->size == 0) {
+        if (absl::Status s = RemoveFile(txn_index); !s.ok() && !absl::IsNotFound(s)) return s;
+        if (absl::Status s = RemoveFile(txn_swap); !s.ok()) return s;
+      } else if (absl::Status s = RenameFile(txn_swap, txn_index); !s.ok()) {
+        return s;
+      }
+    }
     std::filesystem::path log = dir_ / Segment::FileName(base, ".log");
     if (absl::Status s = RenameFile(swap, log); !s.ok()) return s;
+    dir_dirty_ = true;
+  }
+  // Written before a swap that never started: the old segments keep their own indexes.
+  for (int64_t base : txn_index_swaps) {
+    if (absl::Status s = RemoveFile(dir_ / Segment::FileName(base, kTxnIndexSwapSuffix)); !s.ok()) {
+      return s;
+    }
     dir_dirty_ = true;
   }
   return absl::OkStatus();
@@ -238,7 +307,8 @@ std::vector<CompactionSource> PartitionLog::InactiveSegments() const {
 }
 
 absl::Status PartitionLog::ReplaceSegments(int64_t first_base, size_t count,
-                                           const std::filesystem::path& cleaned) {
+                                           const std::filesystem::path& cleaned,
+                                           const std::vector<AbortedTxn>& aborted_transactions) {
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
   auto first = std::find_if(segments_.begin(), segments_.end(),
                             [&](const auto& s) { return s->base_offset() == first_base; });
@@ -247,17 +317,65 @@ absl::Status PartitionLog::ReplaceSegments(int64_t first_base, size_t count,
     return absl::FailedPreconditionError(
         absl::StrCat("no ", count, " inactive segments from ", first_base, " in ", dir_.string()));
   }
+  const int64_t end = segments_[index + count]->base_offset();
+  int64_t previous = first_base - 1;
+  for (const AbortedTxn& t : aborted_transactions) {
+    if (t.last_offset <= previous || t.last_offset >= end) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("aborted transaction ending at ", t.last_offset, " does not follow ",
+                       previous, " within [", first_base, ", ", end, ") in ", dir_.string()));
+    }
+    previous = t.last_offset;
+  }
+  // The swap discipline, transaction index included (FinishInterruptedCleaning completes
+  // it after a crash at any step):
+  //  1. "<base>.txnindex.swap", the cleaned segment's index, written even when empty (unless
+  //     no replaced segment has an index either): while it exists it is the index of the
+  //     swap, and the old ones may be stale;
+  //  2. the cleaned file becomes "<base>.log.swap": from here on the swap will complete;
+  //  3. the old segments go, with their indexes and producer snapshots;
+  //  4. the index swap becomes "<base>.txnindex" (or goes, when empty): done before step 5,
+  //     so that a leftover index swap without a .log.swap always means an unstarted swap;
+  //  5. the .log.swap becomes "<base>.log".
+  bool had_index = false;
+  for (size_t i = index; i < index + count; ++i) {
+    had_index |= txn_indexes_.contains(segments_[i]->base_offset());
+  }
+  const bool txn_swap_needed = had_index || !aborted_transactions.empty();
+  const std::filesystem::path txn_swap = dir_ / Segment::FileName(first_base, kTxnIndexSwapSuffix);
+  if (txn_swap_needed) {
+    if (absl::Status s =
+            WriteFileAtomically(txn_swap, TransactionIndex::Encode(aborted_transactions));
+        !s.ok()) {
+      return s;
+    }
+  } else if (absl::Status s = RemoveFile(txn_swap); !s.ok() && !absl::IsNotFound(s)) {
+    return s;  // one left by an earlier failed swap must not be taken for this one's
+  }
   std::filesystem::path swap = dir_ / Segment::FileName(first_base, ".log.swap");
   if (absl::Status s = RenameFile(cleaned, swap); !s.ok()) return s;
   if (absl::Status s = SyncDir(dir_); !s.ok()) return s;
   for (size_t i = index; i < index + count; ++i) {
     if (absl::Status s = segments_[i]->Delete(); !s.ok()) return s;
+    if (absl::Status s = DeleteTxnIndex(segments_[i]->base_offset()); !s.ok()) return s;
     // The cleaned segment keeps first_base; the snapshots of the others go with them.
     if (segments_[i]->base_offset() != first_base) {
       if (absl::Status s = producer_state_.DeleteSnapshot(segments_[i]->base_offset()); !s.ok()) {
         return s;
       }
     }
+  }
+  if (!txn_swap_needed) {
+    // No index before, none after.
+  } else if (aborted_transactions.empty()) {
+    if (absl::Status s = RemoveFile(txn_swap); !s.ok()) return s;
+  } else {
+    const std::filesystem::path path = dir_ / Segment::FileName(first_base, kTxnIndexSuffix);
+    if (absl::Status s = RenameFile(txn_swap, path); !s.ok()) return s;
+    absl::StatusOr<std::unique_ptr<TransactionIndex>> txn_index =
+        TransactionIndex::Open(path, first_base);
+    if (!txn_index.ok()) return txn_index.status();
+    txn_indexes_[first_base] = *std::move(txn_index);
   }
   std::filesystem::path log = dir_ / Segment::FileName(first_base, ".log");
   if (absl::Status s = RenameFile(swap, log); !s.ok()) return s;
@@ -332,6 +450,11 @@ absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size, Appe
     if (h->total_size() > size - pos || h->last_offset_delta < 0) {
       return absl::InvalidArgumentError(absl::StrCat("malformed batch at byte ", pos));
     }
+    if (h->is_control() && origin == AppendOrigin::kClient) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Clients are not allowed to write control records in topic partition ",
+                       dir_.filename().string()));
+    }
     offsets += static_cast<uint64_t>(h->last_offset_delta) + 1;
     pos += h->total_size();
     headers.push_back(*h);
@@ -350,13 +473,31 @@ absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size, Appe
 
   // Producer state before anything is written (Kafka's analyzeAndValidateProducerState):
   // a client's duplicate is answered with the original offsets; a refused batch refuses
-  // the append. Control batches (transaction markers) are left to the transactions work.
+  // the append. Markers (from the coordinator or a replay) go through the marker checks.
   ProducerStateManager::Update update = producer_state_.BeginUpdate();
   int64_t placed_base = first;
+  size_t batch_pos = 0;
   for (const BatchHeader& h : headers) {
     const int64_t base = placed_base;
     placed_base += h.last_offset_delta + 1;
-    if (h.producer_id <= kNoProducerId || h.is_control()) continue;
+    const size_t at = batch_pos;
+    batch_pos += h.total_size();
+    if (h.is_control()) {
+      std::optional<protocol::EndTxnMarker> marker =
+          h.producer_id > kNoProducerId
+              ? protocol::ParseEndTxnMarker(std::string_view(batches + at, h.total_size()))
+              : std::nullopt;
+      if (!marker.has_value()) {
+        if (origin == AppendOrigin::kReplay) continue;
+        return absl::InvalidArgumentError(absl::StrCat(
+            "control batch at byte ", at, " is not an end-transaction marker of a producer"));
+      }
+      BatchHeader placed = h;
+      placed.base_offset = base;
+      if (absl::Status s = update.AddMarker(placed, *marker, origin); !s.ok()) return s;
+      continue;
+    }
+    if (h.producer_id <= kNoProducerId) continue;
     BatchHeader placed = h;
     placed.base_offset = base;
     if (origin == AppendOrigin::kClient) {
@@ -386,8 +527,18 @@ absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size, Appe
   absl::Status s = active().Append(batches, size, headers);
   if (active().max_timestamp() != max_before) max_timestamp_cache_.reset();
   if (!s.ok()) return s;
-  producer_state_.Apply(std::move(update));
+  std::vector<TxnCompletion> completions = producer_state_.Apply(std::move(update));
   producer_state_.set_map_end_offset(last + 1);
+  // Kafka's updateTxnIndex: the markers are in the active segment.
+  for (const TxnCompletion& c : completions) {
+    if (!c.txn.is_aborted) continue;
+    if (absl::Status a = AppendAbortedTxn(
+            active().base_offset(),
+            {c.txn.producer_id, c.txn.first_offset, c.txn.last_offset, c.last_stable_offset});
+        !a.ok()) {
+      return a;
+    }
+  }
   unflushed_messages_ += static_cast<int64_t>(offsets);
   if (config_.flush_messages != kNoLimit && unflushed_messages_ >= config_.flush_messages) {
     if (absl::Status f = Flush(); !f.ok()) return f;
@@ -395,11 +546,69 @@ absl::StatusOr<AppendInfo> PartitionLog::Append(char* batches, size_t size, Appe
   return AppendInfo{first, last, std::nullopt};
 }
 
+absl::StatusOr<AppendInfo> PartitionLog::AppendTxnMarker(int64_t producer_id,
+                                                         int16_t producer_epoch,
+                                                         const protocol::EndTxnMarker& marker,
+                                                         int64_t timestamp_ms) {
+  std::string batch =
+      protocol::BuildEndTxnMarkerBatch(producer_id, producer_epoch, marker, timestamp_ms);
+  return Append(batch.data(), batch.size(), AppendOrigin::kCoordinator);
+}
+
+absl::Status PartitionLog::AppendAbortedTxn(int64_t segment_base, const AbortedTxn& txn) {
+  auto it = txn_indexes_.find(segment_base);
+  if (it == txn_indexes_.end()) {
+    absl::StatusOr<std::unique_ptr<TransactionIndex>> index = TransactionIndex::Open(
+        dir_ / Segment::FileName(segment_base, kTxnIndexSuffix), segment_base);
+    if (!index.ok()) return index.status();
+    it = txn_indexes_.emplace(segment_base, *std::move(index)).first;
+  }
+  const bool created = !it->second->has_file();
+  if (absl::Status s = it->second->Append(txn); !s.ok()) return s;
+  if (created) dir_dirty_ = true;  // a new file: the next Flush syncs the directory
+  return absl::OkStatus();
+}
+
+absl::Status PartitionLog::DeleteTxnIndex(int64_t segment_base) {
+  auto it = txn_indexes_.find(segment_base);
+  if (it == txn_indexes_.end()) return absl::OkStatus();
+  absl::Status s = it->second->Delete();
+  txn_indexes_.erase(it);
+  return s;
+}
+
+int64_t PartitionLog::LastIndexedAbortOffset() const {
+  for (auto it = txn_indexes_.rbegin(); it != txn_indexes_.rend(); ++it) {
+    if (!it->second->empty()) return it->second->entries().back().last_offset;
+  }
+  return -1;
+}
+
+int64_t PartitionLog::last_stable_offset() const {
+  std::optional<int64_t> first_unstable = producer_state_.first_unstable_offset();
+  // Kafka's maybeIncrementFirstUnstableOffset: never below the log start.
+  return first_unstable.has_value() ? std::max(*first_unstable, log_start_offset_)
+                                    : log_end_offset();
+}
+
+std::vector<AbortedTxn> PartitionLog::AbortedTransactions(int64_t start_offset,
+                                                          int64_t upper_bound_offset) const {
+  std::vector<AbortedTxn> out;
+  // From the index at or below start_offset: the markers of earlier segments end before.
+  auto it = txn_indexes_.upper_bound(start_offset);
+  if (it != txn_indexes_.begin()) --it;
+  for (; it != txn_indexes_.end(); ++it) {
+    if (it->second->Collect(start_offset, upper_bound_offset, &out)) break;
+  }
+  return out;
+}
+
 absl::Status PartitionLog::DeleteOldestSegments(size_t count) {
   count = std::min(count, segments_.size() - 1);
   if (count == 0) return absl::OkStatus();
   for (size_t i = 0; i < count; ++i) {
     if (absl::Status s = segments_[i]->Delete(); !s.ok()) return s;
+    if (absl::Status s = DeleteTxnIndex(segments_[i]->base_offset()); !s.ok()) return s;
     if (absl::Status s = producer_state_.DeleteSnapshot(segments_[i]->base_offset()); !s.ok()) {
       return s;
     }
@@ -460,8 +669,8 @@ absl::Status PartitionLog::MaybeFlush(int64_t now_ms) {
   return Flush();
 }
 
-absl::StatusOr<ReadInfo> PartitionLog::Read(int64_t offset, uint64_t max_bytes,
-                                            bool min_one_batch) {
+absl::StatusOr<ReadInfo> PartitionLog::Read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
+                                            int64_t max_offset) {
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
   const int64_t end = log_end_offset();
   if (offset < log_start_offset_ || offset > end) {
@@ -469,6 +678,7 @@ absl::StatusOr<ReadInfo> PartitionLog::Read(int64_t offset, uint64_t max_bytes,
                                               ", ", end, "] of ", dir_.string()));
   }
   ReadInfo info;
+  info.next_offset = offset;
   if (offset == end) return info;
   auto it = std::upper_bound(
       segments_.begin(), segments_.end(), offset,
@@ -476,11 +686,38 @@ absl::StatusOr<ReadInfo> PartitionLog::Read(int64_t offset, uint64_t max_bytes,
   // A segment may end before `offset` (its last offsets were compacted away, later);
   // the data then starts in a following one.
   for (--it; it != segments_.end(); ++it) {
-    absl::StatusOr<std::optional<FileRange>> range = (*it)->Read(offset, max_bytes, min_one_batch);
+    const Segment& segment = **it;
+    if (segment.base_offset() > offset && segment.base_offset() >= max_offset) break;
+    int64_t next = offset;
+    absl::StatusOr<std::optional<FileRange>> range =
+        segment.Read(offset, max_bytes, min_one_batch, &next);
     if (!range.ok()) return range.status();
     if (!range->has_value()) continue;
+    if (max_offset < segment.next_offset()) {
+      // Cut the range before the first batch whose base offset is >= max_offset (a batch
+      // boundary, so whole batches remain).
+      absl::StatusOr<std::optional<Segment::BatchLocation>> bound = segment.FindBatch(max_offset);
+      if (!bound.ok()) return bound.status();
+      if (bound->has_value()) {
+        const BatchHeader& h = (*bound)->header;
+        uint64_t limit = (*bound)->position;
+        int64_t limit_offset = h.base_offset;
+        if (h.base_offset < max_offset) {
+          limit += h.total_size();
+          limit_offset = h.last_offset() + 1;
+        }
+        const uint64_t start = (*range)->position;
+        if (limit <= start) {
+          (*range)->length = 0;
+        } else if (start + (*range)->length > limit) {
+          (*range)->length = limit - start;
+          next = limit_offset;
+        }
+      }
+    }
     if ((*range)->length > 0) {
       info.bytes = (*range)->length;
+      info.next_offset = next;
       info.ranges.push_back(**std::move(range));
     }
     break;
@@ -528,6 +765,9 @@ absl::Status PartitionLog::Flush() {
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
   for (auto& segment : segments_) {
     if (absl::Status s = segment->Flush(); !s.ok()) return s;
+  }
+  for (auto& [base, index] : txn_indexes_) {
+    if (absl::Status s = index->Sync(); !s.ok()) return s;
   }
   absl::StatusOr<bool> synced = producer_state_.SyncSnapshots();
   if (!synced.ok()) return synced.status();

@@ -1,5 +1,6 @@
 // PartitionLog: the log of one topic partition, a directory of Segments in Kafka's layout
-//   <log.dir>/<topic>-<partition>/00000000000000000000.log, .index, .timeindex, ...
+//   <log.dir>/<topic>-<partition>/00000000000000000000.log, .index, .timeindex, .txnindex,
+//   <offset>.snapshot, ...
 // (partition.metadata, written by LogManager, sits beside them).
 //
 // Invariants: segments are ordered by base offset and their offset ranges do not
@@ -32,12 +33,35 @@
 // none. A clean stop that left no snapshot (a log written before snapshots existed) has
 // no producer state: empty snapshots at the last two segment bases and the log end then
 // spare a later recovery the full scan, as Kafka does.
+// Transactions (the storage half of KIP-98, as Kafka's UnifiedLog and LogSegment): the
+// producer state tracks the open transactions; end-transaction markers (control batches,
+// protocol/control_record.h) come from the transaction coordinator (AppendTxnMarker, or
+// Append with origin kCoordinator) or a replay, never from a client (InvalidArgument:
+// INVALID_RECORD). The last stable offset is the first offset of the oldest open
+// transaction (not below the log start), else the log end (the high watermark of a single
+// replica). An ABORT marker that closes a transaction adds an AbortedTxn (its producer,
+// first offset, the marker's offset and the LSO right after it) to the transaction index
+// of the segment the marker went to, "<base>.txnindex" (transaction_index.h), created by
+// its first entry; every entry is also in memory, so AbortedTransactions reads no file.
+// Invariant: the indexes hold their entries in marker order, none at or past the log end;
+// a segment never compacted holds one for each of its ABORT markers that closed an open
+// transaction, a compacted one those the cleaner retained (ReplaceSegments): the
+// transactions whose markers it kept because batches of theirs were still there (Kafka's
+// CleanedTransactionMetadata; an ABORT marker it keeps without an entry has no data of its
+// transaction left, so read_committed needs none). Open keeps them in step with the
+// recovered log: entries at or past each segment's end are truncated away, the markers
+// replayed after the producer snapshot add the entries missing (those after the last one
+// indexed), and a segment dropped or deleted (recovery, retention, DeleteRecords) takes
+// its .txnindex with it. ReplaceSegments writes the cleaned segment's index beside it as
+// "<base>.txnindex.swap" before the swap and renames it in the swap (Open finishes that).
 // Thread-compatible: the broker's single event loop owns it.
 #ifndef RUNNEL_STORAGE_PARTITION_LOG_H_
 #define RUNNEL_STORAGE_PARTITION_LOG_H_
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -45,11 +69,13 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "protocol/control_record.h"
 #include "storage/compactor.h"
 #include "storage/file.h"
 #include "storage/log_config.h"
 #include "storage/producer_state.h"
 #include "storage/segment.h"
+#include "storage/transaction_index.h"
 
 namespace runnel::storage {
 
@@ -64,6 +90,10 @@ struct AppendInfo {
 struct ReadInfo {
   std::vector<FileRange> ranges;
   uint64_t bytes = 0;
+  // Where the next read would start: the base offset of the batch after those returned
+  // (one past the last one returned, unless compaction removed the offsets between), or
+  // the offset read from when nothing was returned. Bounds AbortedTransactions.
+  int64_t next_offset = 0;
 };
 
 // What the log manager's checkpoints say about a log being opened.
@@ -91,16 +121,35 @@ class PartitionLog {
   // Internal on I/O errors (after which the log may hold the batches: a failed index write
   // does not undo the log write). The batches of one call always land in one segment.
   // Batches with a producer id are checked first as `origin` requires (producer_state.h):
-  // a refusal carries a ProducerError (ProducerErrorOf) and writes nothing.
+  // a refusal carries a ProducerError (ProducerErrorOf) and writes nothing. Control batches
+  // are refused (InvalidArgument) from kClient; from kCoordinator each must be an
+  // end-transaction marker with a producer id, and goes through the marker checks (a
+  // replay skips control batches that are not markers).
   absl::StatusOr<AppendInfo> Append(char* batches, size_t size,
                                     AppendOrigin origin = AppendOrigin::kClient);
+  // Builds the marker batch (BuildEndTxnMarkerBatch) and appends it as the coordinator;
+  // errors as Append's (INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED as
+  // ProducerErrors).
+  absl::StatusOr<AppendInfo> AppendTxnMarker(int64_t producer_id, int16_t producer_epoch,
+                                             const protocol::EndTxnMarker& marker,
+                                             int64_t timestamp_ms);
 
   // Whole batches from the one containing `offset`, at most max_bytes, none at or past
-  // log_end_offset(), all from one segment. With min_one_batch the first batch comes
-  // whole even if larger than max_bytes (KIP-74); without it such a read is empty.
-  // Empty at log_end_offset(). OutOfRange when offset < log_start_offset() or
-  // offset > log_end_offset().
-  absl::StatusOr<ReadInfo> Read(int64_t offset, uint64_t max_bytes, bool min_one_batch);
+  // log_end_offset(), none whose base offset is >= max_offset (read_committed passes the
+  // last stable offset), all from one segment. With min_one_batch the first batch comes
+  // whole even if larger than max_bytes (KIP-74); without it such a read is empty; the
+  // max_offset bound holds even then. Empty at log_end_offset(). OutOfRange when offset <
+  // log_start_offset() or offset > log_end_offset().
+  absl::StatusOr<ReadInfo> Read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
+                                int64_t max_offset = std::numeric_limits<int64_t>::max());
+
+  // The first offset of the oldest open transaction (at least log_start_offset()), else
+  // log_end_offset().
+  int64_t last_stable_offset() const;
+  // Kafka's collectAbortedTransactions: the aborted transactions with last offset >=
+  // start_offset and first offset < upper_bound_offset, in marker order. From memory.
+  std::vector<AbortedTxn> AbortedTransactions(int64_t start_offset,
+                                              int64_t upper_bound_offset) const;
 
   int64_t log_start_offset() const { return log_start_offset_; }
   int64_t log_end_offset() const;  // next offset to assign
@@ -145,10 +194,15 @@ class PartitionLog {
   // Replaces the `count` consecutive segments from the one based at `first_base` by the
   // cleaned .log file `cleaned` (in dir(), "<first_base>.log.cleaned", fsynced), with
   // Kafka's swap discipline: rename it to ".log.swap", delete the old segments, rename it
-  // to ".log", then index it. Open finishes a swap a crash interrupted and removes
-  // leftover ".cleaned" files, so a crash at any point loses nothing.
+  // to ".log", then index it. `aborted_transactions` becomes the cleaned segment's whole
+  // transaction index (the compactor's CleanResult::retained_aborted_transactions; the old
+  // segments' entries go); InvalidArgument, changing nothing, unless their last offsets
+  // increase and lie in [first_base, base of the segment after the replaced ones). Open
+  // finishes a swap a crash interrupted and removes leftover ".cleaned" files, so a crash
+  // at any point loses nothing.
   absl::Status ReplaceSegments(int64_t first_base, size_t count,
-                               const std::filesystem::path& cleaned);
+                               const std::filesystem::path& cleaned,
+                               const std::vector<AbortedTxn>& aborted_transactions);
   // fsyncs every segment written since the last Flush, the producer snapshots written
   // since, and the directory after a roll; then recovery_point() is log_end_offset().
   absl::Status Flush();
@@ -177,12 +231,20 @@ class PartitionLog {
   bool ShouldRollByAge(int64_t incoming_timestamp, int64_t now_ms) const;
   // Deletes the first `count` segments (never the active one).
   absl::Status DeleteOldestSegments(size_t count);
+  // Adds an entry to the transaction index of the segment based at `segment_base`.
+  absl::Status AppendAbortedTxn(int64_t segment_base, const AbortedTxn& txn);
+  // Deletes the transaction index of the segment based at `segment_base`, if any.
+  absl::Status DeleteTxnIndex(int64_t segment_base);
+  // The last offset of the last indexed aborted transaction; -1 if none.
+  int64_t LastIndexedAbortOffset() const;
   absl::Status CheckOpen() const;
   Segment& active() { return *segments_.back(); }
 
   std::filesystem::path dir_;
   LogConfig config_;
   std::vector<std::unique_ptr<Segment>> segments_;
+  // Segment base offset -> its transaction index, for the segments that have one.
+  std::map<int64_t, std::unique_ptr<TransactionIndex>> txn_indexes_;
   ProducerStateManager producer_state_;
   int64_t log_start_offset_ = 0;
   int64_t recovery_point_ = 0;

@@ -74,8 +74,9 @@ std::optional<ProducerError> ProducerErrorOf(const absl::Status& status) {
   auto payload = status.GetPayload(kErrorPayloadUrl);  // absl::optional (not std::) here
   if (!payload) return std::nullopt;
   std::string value(*payload);
-  for (ProducerError e : {ProducerError::kOutOfOrderSequence, ProducerError::kInvalidProducerEpoch,
-                          ProducerError::kInvalidTxnState}) {
+  for (ProducerError e :
+       {ProducerError::kOutOfOrderSequence, ProducerError::kInvalidProducerEpoch,
+        ProducerError::kInvalidTxnState, ProducerError::kTransactionCoordinatorFenced}) {
     if (value == std::to_string(static_cast<int>(e))) return e;
   }
   return std::nullopt;
@@ -152,19 +153,26 @@ const ProducerEntry* ProducerStateManager::Find(int64_t producer_id) const {
   return it == producers_.end() ? nullptr : &it->second;
 }
 
+ProducerEntry& ProducerStateManager::Update::Updated(int64_t producer_id) {
+  auto [it, inserted] = updated_.try_emplace(producer_id);
+  ProducerEntry& updated = it->second;
+  if (inserted) {
+    if (const ProducerEntry* current = manager_->Find(producer_id)) {
+      updated.epoch = current->epoch;
+      updated.coordinator_epoch = current->coordinator_epoch;
+      updated.last_timestamp = current->last_timestamp;
+      updated.current_txn_first_offset = current->current_txn_first_offset;
+    }
+  }
+  return updated;
+}
+
 absl::Status ProducerStateManager::Update::AddBatch(const BatchHeader& h, AppendOrigin origin) {
   static const ProducerEntry kUnknown;
   const int64_t id = h.producer_id;
   const ProducerEntry* found = manager_->Find(id);
   const ProducerEntry& current = found != nullptr ? *found : kUnknown;
-  auto [it, inserted] = updated_.try_emplace(id);
-  ProducerEntry& updated = it->second;
-  if (inserted) {
-    updated.epoch = current.epoch;
-    updated.coordinator_epoch = current.coordinator_epoch;
-    updated.last_timestamp = current.last_timestamp;
-    updated.current_txn_first_offset = current.current_txn_first_offset;
-  }
+  ProducerEntry& updated = Updated(id);
   const std::string partition = manager_->dir_->filename().string();
   const int64_t first_offset = h.base_offset;
   const int32_t first_seq = h.base_sequence;
@@ -212,11 +220,63 @@ absl::Status ProducerStateManager::Update::AddBatch(const BatchHeader& h, Append
     }
   } else if (updated.current_txn_first_offset < 0 && h.is_transactional()) {
     updated.current_txn_first_offset = first_offset;
+    started_.emplace_back(first_offset, id);
   }
   return absl::OkStatus();
 }
 
-void ProducerStateManager::Apply(Update update) {
+absl::Status ProducerStateManager::Update::AddMarker(const BatchHeader& h,
+                                                     const protocol::EndTxnMarker& marker,
+                                                     AppendOrigin origin) {
+  const int64_t id = h.producer_id;
+  ProducerEntry& updated = Updated(id);
+  if (origin != AppendOrigin::kReplay) {
+    const std::string partition = manager_->dir_->filename().string();
+    if (h.producer_epoch < updated.epoch) {
+      return ProducerStatus(
+          ProducerError::kInvalidProducerEpoch,
+          absl::StrCat("Epoch of producer ", id, " at offset ", h.base_offset, " in ", partition,
+                       " is ", h.producer_epoch, ", which is smaller than the last seen epoch ",
+                       updated.epoch));
+    }
+    if (marker.coordinator_epoch < updated.coordinator_epoch) {
+      return ProducerStatus(
+          ProducerError::kTransactionCoordinatorFenced,
+          absl::StrCat("Invalid coordinator epoch for producerId ", id, " at offset ",
+                       h.base_offset, " in partition ", partition, ": ", marker.coordinator_epoch,
+                       " (zombie), ", updated.coordinator_epoch, " (current)"));
+    }
+  }
+  if (updated.current_txn_first_offset >= 0) {
+    completed_.push_back({id, updated.current_txn_first_offset, h.base_offset,
+                          marker.type == protocol::ControlRecordType::kAbort});
+  }
+  // Kafka's ProducerStateEntry.update(epoch, coordinatorEpoch, timestamp).
+  if (updated.epoch != h.producer_epoch) {
+    updated.batches.clear();
+    updated.epoch = h.producer_epoch;
+  }
+  updated.coordinator_epoch = marker.coordinator_epoch;
+  updated.current_txn_first_offset = -1;
+  updated.last_timestamp = h.max_timestamp;
+  return absl::OkStatus();
+}
+
+int64_t ProducerStateManager::LastStableOffset(const CompletedTxn& txn) const {
+  for (const auto& [first_offset, producer_id] : ongoing_txns_) {
+    if (producer_id != txn.producer_id) return first_offset;
+  }
+  return txn.last_offset + 1;
+}
+
+void ProducerStateManager::RebuildOngoingTxns() {
+  ongoing_txns_.clear();
+  for (const auto& [id, entry] : producers_) {
+    if (entry.current_txn_first_offset >= 0) ongoing_txns_[entry.current_txn_first_offset] = id;
+  }
+}
+
+std::vector<TxnCompletion> ProducerStateManager::Apply(Update update) {
   for (auto& [id, updated] : update.updated_) {
     auto it = producers_.find(id);
     if (it == producers_.end()) {
@@ -237,6 +297,14 @@ void ProducerStateManager::Apply(Update update) {
     current.current_txn_first_offset = updated.current_txn_first_offset;
     current.last_timestamp = updated.last_timestamp;
   }
+  for (const auto& [first_offset, id] : update.started_) ongoing_txns_[first_offset] = id;
+  std::vector<TxnCompletion> completions;
+  completions.reserve(update.completed_.size());
+  for (const CompletedTxn& txn : update.completed_) {
+    completions.push_back({txn, LastStableOffset(txn)});
+    ongoing_txns_.erase(txn.first_offset);
+  }
+  return completions;
 }
 
 std::optional<ProducerBatch> ProducerStateManager::FindDuplicate(const BatchHeader& h) const {
@@ -301,6 +369,7 @@ absl::Status ProducerStateManager::TruncateAndReload(int64_t log_start, int64_t 
     return absl::OkStatus();
   }
   producers_.clear();
+  ongoing_txns_.clear();
   while (!snapshots_.empty()) {
     const int64_t offset = *snapshots_.rbegin();
     absl::StatusOr<std::string> bytes = ReadFileToString(SnapshotPath(offset));
@@ -311,6 +380,7 @@ absl::Status ProducerStateManager::TruncateAndReload(int64_t log_start, int64_t 
       for (auto& [id, entry] : *loaded) {
         if (!Expired(entry, now_ms)) producers_.emplace(id, std::move(entry));
       }
+      RebuildOngoingTxns();
       map_end_offset_ = last_snapshot_offset_ = offset;
       return absl::OkStatus();
     }
@@ -321,14 +391,23 @@ absl::Status ProducerStateManager::TruncateAndReload(int64_t log_start, int64_t 
   return absl::OkStatus();
 }
 
-void ProducerStateManager::ReplayBatch(const BatchHeader& h) {
-  // Control batches (transaction markers) are left to the transactions work.
-  if (h.producer_id > kNoProducerId && !h.is_control()) {
+std::optional<TxnCompletion> ProducerStateManager::ReplayBatch(
+    const BatchHeader& h, const protocol::EndTxnMarker* marker) {
+  std::optional<TxnCompletion> completion;
+  // A control batch that is no marker (or emptied by compaction) changes nothing.
+  if (h.producer_id > kNoProducerId && (!h.is_control() || marker != nullptr)) {
     Update update = BeginUpdate();
-    update.AddBatch(h, AppendOrigin::kReplay).IgnoreError();  // replays are not checked
-    Apply(std::move(update));
+    // Replays are not checked.
+    if (h.is_control()) {
+      update.AddMarker(h, *marker, AppendOrigin::kReplay).IgnoreError();
+    } else {
+      update.AddBatch(h, AppendOrigin::kReplay).IgnoreError();
+    }
+    std::vector<TxnCompletion> completions = Apply(std::move(update));
+    if (!completions.empty()) completion = completions.front();
   }
   map_end_offset_ = h.last_offset() + 1;
+  return completion;
 }
 
 void ProducerStateManager::OnLogStartOffsetIncremented(int64_t log_start) {

@@ -1,11 +1,11 @@
-// ProducerStateManager: what one partition log knows of the idempotent (and, later,
-// transactional) producers writing to it, with the rules of Kafka's ProducerStateManager,
+// ProducerStateManager: what one partition log knows of the idempotent and transactional
+// producers writing to it, with the rules of Kafka's ProducerStateManager,
 // ProducerStateEntry, ProducerAppendInfo and BatchMetadata.
 //
 // Per producer id it keeps the epoch and the metadata of the producer's last 5 batches
-// (last sequence, last offset, offset delta, max timestamp), plus the coordinator epoch
-// and the first offset of the ongoing transaction for the transactions work. A client
-// append is checked before it is written:
+// (last sequence, last offset, offset delta, max timestamp), the epoch of the transaction
+// coordinator that wrote its last marker, and the first offset of its ongoing transaction.
+// A client append is checked before it is written:
 //   - a batch whose epoch and sequence range equal one of those 5 is a duplicate: the
 //     log answers with the original batch's offsets and writes nothing;
 //   - an epoch below the producer's is INVALID_PRODUCER_EPOCH (Kafka answers that, not
@@ -14,9 +14,28 @@
 //   - otherwise the first sequence must follow the last one (INT32_MAX wraps to 0), or
 //     the producer must be unknown to this log (no epoch): any sequence is then accepted,
 //     as Kafka 2.5+ does (KIP-360 removed UNKNOWN_PRODUCER_ID from this path);
-//   - a non-transactional batch while a transaction is open is INVALID_TXN_STATE.
+//   - a non-transactional batch while a transaction is open is INVALID_TXN_STATE (a
+//     transactional one of a higher epoch continues the transaction, as in Kafka).
 // Batches replayed from the log (recovery) are applied without checks; appends from the
 // broker's own coordinators get the epoch check only (Kafka's AppendOrigin).
+//
+// Transactions: a transactional data batch of a producer without an open transaction
+// opens one at the batch's first offset. An end-transaction marker (a control batch,
+// protocol/control_record.h; only the coordinator or a replay writes them) is checked
+// too: an epoch below the producer's is INVALID_PRODUCER_EPOCH, a coordinator epoch below
+// the one of the producer's last marker is TRANSACTION_COORDINATOR_FENCED (Kafka's rules
+// for transaction versions 0 and 1; version 2's stricter epoch rule needs the version,
+// which the marker batch does not carry). It closes the open transaction, if any, as a
+// CompletedTxn (first offset .. the marker's offset), and sets the producer's epoch
+// (dropping its batches if that changes), coordinator epoch and last timestamp; without
+// an open transaction it only does the latter (Kafka writes such markers too).
+// The manager keeps the open transactions by first offset, so the first unstable offset
+// (the oldest open transaction's first offset) is at hand; with one replica the high
+// watermark is the log end, so a completed transaction is stable at once (no
+// "unreplicated" transactions as in Kafka). Each completion comes with the last stable
+// offset right after it (Kafka's lastStableOffset(completedTxn): the first offset of the
+// oldest transaction still open by another producer, else the marker's offset + 1), which
+// an aborted transaction's index entry records (transaction_index.h).
 // Errors carry a ProducerError payload (ProducerErrorOf) for the broker to map to Kafka's
 // codes; storage knows no wire codes.
 // Expiration (producer.id.expiration.ms): a producer without an open transaction whose
@@ -40,7 +59,9 @@
 //
 // Invariants: map_end_offset() is the log offset the in-memory state is complete up to;
 // once the log is open every snapshot offset is <= it; a producer's batches are all of
-// its current epoch, oldest first, at most 5.
+// its current epoch, oldest first, at most 5; ongoing_txns() holds exactly the
+// {current_txn_first_offset, producer id} of the producers with an open transaction
+// (rebuilt from the entries when a snapshot is loaded).
 // Thread-compatible: the owning PartitionLog's thread.
 #ifndef RUNNEL_STORAGE_PRODUCER_STATE_H_
 #define RUNNEL_STORAGE_PRODUCER_STATE_H_
@@ -58,6 +79,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "protocol/control_record.h"
 #include "protocol/record_batch.h"
 
 namespace runnel::storage {
@@ -107,13 +129,34 @@ struct ProducerEntry {
 using ProducerMap = std::map<int64_t, ProducerEntry>;  // by producer id
 
 // Why an append was refused; the broker answers OUT_OF_ORDER_SEQUENCE_NUMBER,
-// INVALID_PRODUCER_EPOCH or INVALID_TXN_STATE.
-enum class ProducerError { kOutOfOrderSequence, kInvalidProducerEpoch, kInvalidTxnState };
+// INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE or TRANSACTION_COORDINATOR_FENCED.
+enum class ProducerError {
+  kOutOfOrderSequence,
+  kInvalidProducerEpoch,
+  kInvalidTxnState,
+  kTransactionCoordinatorFenced,
+};
 // The ProducerError a status carries, if it is one of them.
 std::optional<ProducerError> ProducerErrorOf(const absl::Status& status);
 
 // Who is appending (Kafka's AppendOrigin; kReplay is its REPLICATION, used for recovery).
 enum class AppendOrigin { kClient, kCoordinator, kReplay };
+
+// A transaction closed by its end marker (Kafka's CompletedTxn).
+struct CompletedTxn {
+  int64_t producer_id = kNoProducerId;
+  int64_t first_offset = -1;  // its first batch's base offset
+  int64_t last_offset = -1;   // the marker's offset
+  bool is_aborted = false;
+  bool operator==(const CompletedTxn&) const = default;
+};
+
+// A completed transaction once applied, with the last stable offset right after it.
+struct TxnCompletion {
+  CompletedTxn txn;
+  int64_t last_stable_offset = -1;
+  bool operator==(const TxnCompletion&) const = default;
+};
 
 // The snapshot file format above; Decode fails with DataLoss on any mismatch.
 std::string EncodeProducerSnapshot(const ProducerMap& producers);
@@ -136,16 +179,37 @@ class ProducerStateManager {
     // state and the earlier batches of this append, as ProducerAppendInfo does for
     // `origin`, and records it. On error the Update must be dropped.
     absl::Status AddBatch(const protocol::BatchHeader& batch, AppendOrigin origin);
+    // Checks one end-transaction marker (`batch` is its control batch, offsets assigned)
+    // as above and records it; on error the Update must be dropped.
+    absl::Status AddMarker(const protocol::BatchHeader& batch, const protocol::EndTxnMarker& marker,
+                           AppendOrigin origin);
     bool empty() const { return updated_.empty(); }
+    // The transactions the markers added so far close, in order.
+    const std::vector<CompletedTxn>& completed_txns() const { return completed_; }
 
    private:
     friend class ProducerStateManager;
     explicit Update(const ProducerStateManager* manager) : manager_(manager) {}
+    // The entry this append builds for `producer_id`, created from the current one.
+    ProducerEntry& Updated(int64_t producer_id);
     const ProducerStateManager* manager_;
     ProducerMap updated_;  // per producer: its fields after this append, only its new batches
+    std::vector<std::pair<int64_t, int64_t>> started_;  // {first offset, producer id}
+    std::vector<CompletedTxn> completed_;
   };
   Update BeginUpdate() const { return Update(this); }
-  void Apply(Update update);
+  // Applies the update: the producers' entries, then the transactions it opened, then
+  // those it completed, in order, each with the last stable offset right after it.
+  std::vector<TxnCompletion> Apply(Update update);
+
+  // The first offset of the oldest open transaction (Kafka's firstUnstableOffset with
+  // the high watermark at the log end); nullopt when none is open.
+  std::optional<int64_t> first_unstable_offset() const {
+    if (ongoing_txns_.empty()) return std::nullopt;
+    return ongoing_txns_.begin()->first;
+  }
+  // The open transactions: first offset -> producer id.
+  const std::map<int64_t, int64_t>& ongoing_txns() const { return ongoing_txns_; }
 
   // The retained batch with exactly this batch's epoch and sequence range, if any.
   std::optional<ProducerBatch> FindDuplicate(const protocol::BatchHeader& batch) const;
@@ -173,7 +237,10 @@ class ProducerStateManager {
   // the caller's to replay (ReplayBatch).
   absl::Status TruncateAndReload(int64_t log_start, int64_t log_end, int64_t now_ms);
   // Applies one batch read back from the log (no checks) and moves the map end past it.
-  void ReplayBatch(const protocol::BatchHeader& batch);
+  // For a control batch `marker` is its end-transaction marker (null: the batch is not
+  // one, or is empty, and only moves the map end); returns the transaction it completes.
+  std::optional<TxnCompletion> ReplayBatch(const protocol::BatchHeader& batch,
+                                           const protocol::EndTxnMarker* marker = nullptr);
   // DeleteRecords or retention moved the log start: the state stays (producers below the
   // log start live until they expire, as in Kafka); the map end does not fall behind it.
   void OnLogStartOffsetIncremented(int64_t log_start);
@@ -187,10 +254,14 @@ class ProducerStateManager {
 
  private:
   bool Expired(const ProducerEntry& entry, int64_t now_ms) const;
+  // Kafka's lastStableOffset(completedTxn) and completeTxn.
+  int64_t LastStableOffset(const CompletedTxn& txn) const;
+  void RebuildOngoingTxns();
 
   const std::filesystem::path* dir_;
   int64_t expiration_ms_;
   ProducerMap producers_;
+  std::map<int64_t, int64_t> ongoing_txns_;  // first offset -> producer id
   std::set<int64_t> snapshots_;
   std::vector<int64_t> unsynced_snapshots_;
   int64_t map_end_offset_ = 0;

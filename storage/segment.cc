@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "protocol/wire.h"
 
 namespace runnel::storage {
 namespace {
@@ -386,7 +387,8 @@ absl::Status Segment::ForEachBatchFrom(
 }
 
 absl::StatusOr<std::optional<FileRange>> Segment::Read(int64_t offset, uint64_t max_bytes,
-                                                       bool min_one_batch) const {
+                                                       bool min_one_batch,
+                                                       int64_t* next_offset) const {
   absl::StatusOr<std::optional<BatchLocation>> first = FindBatch(offset);
   if (!first.ok()) return first.status();
   if (!first->has_value()) return std::nullopt;
@@ -394,11 +396,28 @@ absl::StatusOr<std::optional<FileRange>> Segment::Read(int64_t offset, uint64_t 
   const uint64_t start = (*first)->position;
   const uint64_t first_size = (*first)->header.total_size();
   FileRange range{log_->fd(), start, 0, log_};
+  // The base offset of the batch at `pos` (a batch boundary), or next_offset_ at the end.
+  auto base_at = [this](uint64_t pos) -> absl::StatusOr<int64_t> {
+    if (pos >= size_) return next_offset_;
+    char buf[8];
+    if (absl::Status s = log_->ReadFullyAt(pos, buf, sizeof(buf)); !s.ok()) return s;
+    return static_cast<int64_t>(protocol::GetBigEndian(buf, sizeof(buf)));
+  };
   if (first_size > max_bytes) {
-    if (min_one_batch) range.length = first_size;
+    int64_t next = (*first)->header.base_offset;
+    if (min_one_batch) {
+      range.length = first_size;
+      if (next_offset != nullptr) {
+        absl::StatusOr<int64_t> after = base_at(start + first_size);
+        if (!after.ok()) return after.status();
+        next = *after;
+      }
+    }
+    if (next_offset != nullptr) *next_offset = next;
     return range;
   }
   uint64_t end;
+  int64_t next = next_offset_;  // of the batch at `end`
   if (max_bytes >= size_ - start) {
     end = size_;
   } else {
@@ -416,10 +435,14 @@ absl::StatusOr<std::optional<FileRange>> Segment::Read(int64_t offset, uint64_t 
           total > size_ - end) {
         return absl::DataLossError(absl::StrCat("bad batch length at ", end, " in ", log_path_));
       }
-      if (end + total > limit) break;
+      if (end + total > limit) {
+        next = static_cast<int64_t>(protocol::GetBigEndian(buf, 8));
+        break;
+      }
       end += total;
     }
   }
+  if (next_offset != nullptr) *next_offset = next;
   range.length = end - start;
   return range;
 }

@@ -2,6 +2,8 @@
 //   <base offset, 20 digits zero-padded>.log        the batches
 //   <base offset, 20 digits zero-padded>.index      OffsetIndex (see offset_index.h)
 //   <base offset, 20 digits zero-padded>.timeindex  TimeIndex (see time_index.h)
+// (the segment's .txnindex, when it has aborted transactions, is PartitionLog's: see
+// transaction_index.h).
 //
 // The .log file is RecordBatch v2 batches back to back and nothing else (no header, no
 // padding), exactly as they go on the wire, with absolute offsets. Invariants: the first
@@ -122,9 +124,12 @@ class Segment {
   // Whole batches from the one FindBatch(offset) returns, at most max_bytes together,
   // except that with min_one_batch the first batch is returned whole even if larger
   // (KIP-74). nullopt when no batch here holds an offset >= `offset`; a range of length
-  // 0 when the first batch does not fit.
+  // 0 when the first batch does not fit. With a range, *next_offset (if given) is set to
+  // the base offset of the batch right after it, or next_offset() at the segment's end
+  // (for an empty range, the first batch's base offset).
   absl::StatusOr<std::optional<FileRange>> Read(int64_t offset, uint64_t max_bytes,
-                                                bool min_one_batch) const;
+                                                bool min_one_batch,
+                                                int64_t* next_offset = nullptr) const;
 
   // Calls fn with the header of every batch from the one FindBatch(offset) returns to
   // the end, in order (producer state is rebuilt from these); stops at fn's first error.

@@ -588,6 +588,73 @@ TEST_F(CompactorTest, TransactionMarkers) {
   EXPECT_EQ(r->markers_removed, 1);
 }
 
+// A transaction whose data is in one group and whose markers are in the next: the round's
+// CleanerTransactions carries it across, so the data goes and each group reports only the
+// aborted transactions whose ABORT markers it kept (its own transaction index).
+TEST_F(CompactorTest, TransactionsAcrossGroups) {
+  BatchOptions txn;
+  txn.producer_id = 9;
+  txn.producer_epoch = 0;
+  txn.base_sequence = 0;
+  txn.transactional = true;
+  BatchOptions marker = txn;
+  marker.control = true;
+  marker.base_sequence = -1;
+  BatchOptions txn2 = txn;
+  txn2.producer_id = 5;
+  BatchOptions marker2 = marker;
+  marker2.producer_id = 5;
+  const std::string kAbortKey("\0\0\0\0", 4);
+  const std::string kCommitKey("\0\0\0\1", 4);
+  const std::string kMarkerValue("\0\0\0\0\0\0", 6);
+  CompactionSource g1 = WriteSegment({
+      MakeBatch({R(0, "a", "aborted")}, txn),     // aborted, marker in group 2
+      MakeBatch({R(1, "b", "committed")}, txn2),  // committed, marker in group 2
+  });
+  const std::string abort_marker = MakeBatch({R(2, kAbortKey, kMarkerValue)}, marker);
+  const std::string commit_marker = MakeBatch({R(3, kCommitKey, kMarkerValue)}, marker2);
+  const std::string tail = MakeBatch({R(4, "z", "tail")});
+  CompactionSource g2 = WriteSegment({abort_marker, commit_marker, tail});
+  const std::vector<AbortedTxn> aborted = {{9, 0, 2, 3}};
+
+  OffsetMap map;
+  ASSERT_TRUE(BuildOffsetMap({g1, g2}, 0, 5, aborted, &map).ok());
+  EXPECT_EQ(map.Get("a"), -1);  // aborted records are not mapped
+  EXPECT_EQ(map.Get("b"), 1);
+  CleanOptions options;
+  options.now_ms = 1000;
+  options.delete_retention_ms = kRetention;
+  options.upper_bound_offset = 5;
+  CleanerTransactions txns;
+  txns.AddAbortedTransactions(aborted);
+  absl::StatusOr<CleanResult> r1 = Clean({g1}, map, options, &txns, Out("g1"));
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  EXPECT_EQ(r1->aborted_records_removed, 1);
+  EXPECT_TRUE(r1->retained_aborted_transactions.empty());
+  std::vector<OutBatch> out1 = ReadAll(Out("g1"));
+  ASSERT_EQ(out1.size(), 1u);
+  EXPECT_EQ(out1[0].header.base_offset, 1);
+  absl::StatusOr<CleanResult> r2 = Clean({g2}, map, options, &txns, Out("g2"));
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_EQ(r2->retained_aborted_transactions, aborted);
+  std::vector<OutBatch> out2 = ReadAll(Out("g2"));
+  ASSERT_EQ(out2.size(), 3u);
+  EXPECT_EQ(out2[0].bytes, abort_marker);
+  EXPECT_EQ(out2[1].bytes, commit_marker);
+
+  // Without the round's tracker the second group knows neither transaction: both markers
+  // look empty and get a delete horizon, and no entry is retained.
+  CleanerTransactions fresh;
+  fresh.AddAbortedTransactions(aborted);
+  r2 = Clean({g2}, map, options, &fresh, Out("g2b"));
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_TRUE(r2->retained_aborted_transactions.empty());
+  out2 = ReadAll(Out("g2b"));
+  ASSERT_EQ(out2.size(), 3u);
+  EXPECT_EQ(out2[0].header.attributes & kDeleteHorizonFlag, kDeleteHorizonFlag);
+  EXPECT_EQ(out2[1].header.attributes & kDeleteHorizonFlag, kDeleteHorizonFlag);
+}
+
 TEST_F(CompactorTest, OutputRecoversAsASegment) {
   std::vector<std::string> batches;
   for (int i = 0; i < 50; ++i) {

@@ -132,16 +132,15 @@ TEST(BuildConfigTest, KafkaShippedServerPropertiesAreKnown) {
   EXPECT_THAT(cfg.log_dirs, ElementsAre("/tmp/kraft-combined-logs"));
   EXPECT_EQ(cfg.properties, props);
   // What the startup log names as ignored: known, accepted, and without effect here.
-  EXPECT_THAT(cfg.keys_without_effect,
-              ElementsAre("controller.quorum.bootstrap.servers", "controller.quorum.voters",
-                          "num.io.threads", "num.network.threads",
-                          "num.recovery.threads.per.data.dir", "offsets.topic.replication.factor",
-                          "share.coordinator.state.topic.min.isr",
-                          "share.coordinator.state.topic.replication.factor",
-                          "socket.receive.buffer.bytes", "socket.send.buffer.bytes",
-                          "transaction.state.log.min.isr",
-                          "transaction.state.log.replication.factor", "zookeeper.connect",
-                          "zookeeper.connection.timeout.ms"));
+  EXPECT_THAT(
+      cfg.keys_without_effect,
+      ElementsAre("controller.quorum.bootstrap.servers", "controller.quorum.voters",
+                  "num.io.threads", "num.network.threads", "num.recovery.threads.per.data.dir",
+                  "offsets.topic.replication.factor", "share.coordinator.state.topic.min.isr",
+                  "share.coordinator.state.topic.replication.factor", "socket.receive.buffer.bytes",
+                  "socket.send.buffer.bytes", "transaction.state.log.min.isr",
+                  "transaction.state.log.replication.factor", "zookeeper.connect",
+                  "zookeeper.connection.timeout.ms"));
 }
 
 TEST(BuildConfigTest, ReadsEveryField) {

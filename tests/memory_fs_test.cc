@@ -6,9 +6,9 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <string>

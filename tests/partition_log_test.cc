@@ -241,6 +241,38 @@ TEST_F(PartitionLogTest, ReadLimitsAndMinOneBatch) {
   EXPECT_EQ(ReadFrom(*log, 2, 1, true), b);
 }
 
+TEST_F(PartitionLogTest, ReadReportsWhereTheNextReadStarts) {
+  LogConfig config;
+  config.index_interval_bytes = 1;  // every batch indexed: the cut point is found by index
+  auto log = OpenLog(config);
+  ASSERT_NE(log, nullptr);
+  std::string a = Append(*log, MakeBatch({1, 2}, 500));    // 0-1
+  std::string b = Append(*log, MakeBatch({3}, 10));        // 2
+  std::string c = Append(*log, MakeBatch({4, 5, 6}, 10));  // 3-5
+  auto next = [&](int64_t offset, uint64_t max_bytes, bool min_one = false) {
+    auto info = log->Read(offset, max_bytes, min_one);
+    EXPECT_TRUE(info.ok()) << info.status();
+    return info.ok() ? info->next_offset : -1;
+  };
+  EXPECT_EQ(next(0, 1 << 20), 6);              // to the end
+  EXPECT_EQ(next(0, a.size() + b.size()), 3);  // cut before c
+  EXPECT_EQ(next(0, a.size() + b.size() + 1), 3);
+  EXPECT_EQ(next(0, a.size()), 2);
+  EXPECT_EQ(next(1, 100), 1);        // nothing: where it started
+  EXPECT_EQ(next(1, 100, true), 2);  // KIP-74's one batch
+  EXPECT_EQ(next(4, 1, true), 6);
+  EXPECT_EQ(next(6, 1 << 20), 6);  // at the end
+  // A max_offset bound moves it back to the cut.
+  auto bounded = log->Read(0, 1 << 20, false, 3);
+  ASSERT_TRUE(bounded.ok());
+  EXPECT_EQ(bounded->next_offset, 3);
+  EXPECT_EQ(bounded->bytes, a.size() + b.size());
+  bounded = log->Read(0, 1 << 20, false, 4);  // inside c: c is returned whole
+  ASSERT_TRUE(bounded.ok());
+  EXPECT_EQ(bounded->next_offset, 6);
+  EXPECT_EQ(bounded->bytes, a.size() + b.size() + c.size());
+}
+
 TEST_F(PartitionLogTest, OffsetsOutsideTheLogAreOutOfRange) {
   auto log = OpenLog();
   ASSERT_NE(log, nullptr);

@@ -1,4 +1,5 @@
 // Producer state (storage/producer_state.h): Kafka's sequence and epoch checks,
+// transactions (open, complete, the first unstable offset, marker fencing),
 // duplicates of the last 5 batches, the snapshot format byte for byte, snapshot loading
 // after a clean close, rebuilding after an unclean stop, expiration, and the snapshots'
 // life with rolls, retention and flushes.
@@ -13,11 +14,13 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
+#include "protocol/control_record.h"
 #include "protocol/record_batch.h"
 #include "storage/file.h"
 #include "storage/memory_file_system.h"
@@ -205,6 +208,170 @@ TEST_F(ProducerChecksTest, FiveBatchesAreRetained) {
   // Same sequences under another epoch, or another range: no duplicate.
   EXPECT_EQ(state_.FindDuplicate(Header(Batch(2, 1, 4, 2), 0)), std::nullopt);
   EXPECT_EQ(state_.FindDuplicate(Header(Batch(2, 0, 4, 1), 0)), std::nullopt);
+}
+
+// --- transactions, on the manager alone --------------------------------------------
+
+class ProducerTxnTest : public ProducerChecksTest {
+ protected:
+  // A transactional batch of `count` records.
+  static std::string Txn(int64_t pid, int16_t epoch, int32_t seq, int count = 1) {
+    return Batch(pid, epoch, seq, count, kTime, /*transactional=*/true);
+  }
+  // Checks and applies a marker at `offset`; the completions Apply returned, or the error.
+  absl::StatusOr<std::vector<TxnCompletion>> Mark(int64_t pid, int16_t epoch,
+                                                  protocol::ControlRecordType type,
+                                                  int32_t coordinator_epoch, int64_t offset,
+                                                  AppendOrigin origin = AppendOrigin::kCoordinator,
+                                                  int64_t timestamp = kTime + 9) {
+    const protocol::EndTxnMarker marker{type, coordinator_epoch};
+    std::string batch = protocol::BuildEndTxnMarkerBatch(pid, epoch, marker, timestamp);
+    ProducerStateManager::Update update = state_.BeginUpdate();
+    if (absl::Status s = update.AddMarker(Header(batch, offset), marker, origin); !s.ok()) {
+      return s;
+    }
+    return state_.Apply(std::move(update));
+  }
+  static constexpr auto kAbort = protocol::ControlRecordType::kAbort;
+  static constexpr auto kCommit = protocol::ControlRecordType::kCommit;
+};
+
+TEST_F(ProducerTxnTest, TransactionalBatchOpensAndMarkerClosesIt) {
+  EXPECT_EQ(state_.first_unstable_offset(), std::nullopt);
+  ASSERT_TRUE(Add(Txn(4, 0, 0, 2), 10).ok());
+  EXPECT_EQ(state_.Find(4)->current_txn_first_offset, 10);
+  EXPECT_EQ(state_.first_unstable_offset(), 10);
+  EXPECT_EQ(state_.ongoing_txns(), (std::map<int64_t, int64_t>{{10, 4}}));
+  // A later batch of the same transaction does not move its first offset.
+  ASSERT_TRUE(Add(Txn(4, 0, 2), 12).ok());
+  EXPECT_EQ(state_.first_unstable_offset(), 10);
+
+  auto done = Mark(4, 0, kCommit, 3, 13);
+  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_EQ(done->size(), 1u);
+  EXPECT_EQ((*done)[0], (TxnCompletion{{4, 10, 13, false}, 14}));
+  const ProducerEntry* e = state_.Find(4);
+  EXPECT_EQ(e->current_txn_first_offset, -1);
+  EXPECT_EQ(e->coordinator_epoch, 3);
+  EXPECT_EQ(e->epoch, 0);
+  EXPECT_EQ(e->last_timestamp, kTime + 9);
+  EXPECT_EQ(e->last_seq(), 2);  // same epoch: the batches stay
+  EXPECT_EQ(state_.first_unstable_offset(), std::nullopt);
+  EXPECT_TRUE(state_.ongoing_txns().empty());
+
+  // The next transaction, aborted.
+  ASSERT_TRUE(Add(Txn(4, 0, 3), 14).ok());
+  done = Mark(4, 0, kAbort, 3, 15);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(*done, (std::vector<TxnCompletion>{{{4, 14, 15, true}, 16}}));
+}
+
+TEST_F(ProducerTxnTest, FirstUnstableOffsetWithTwoInterleavedProducers) {
+  ASSERT_TRUE(Add(Txn(1, 0, 0), 0).ok());
+  ASSERT_TRUE(Add(Txn(2, 0, 0), 1).ok());
+  ASSERT_TRUE(Add(Txn(1, 0, 1), 2).ok());
+  ASSERT_TRUE(Add(Batch(3, 0, 0), 3).ok());  // idempotent, no transaction
+  EXPECT_EQ(state_.first_unstable_offset(), 0);
+  // Producer 1 aborts first: the LSO right after is producer 2's first offset.
+  auto done = Mark(1, 0, kAbort, 0, 4);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(*done, (std::vector<TxnCompletion>{{{1, 0, 4, true}, 1}}));
+  EXPECT_EQ(state_.first_unstable_offset(), 1);
+  // Producer 1 starts again while producer 2 is still open.
+  ASSERT_TRUE(Add(Txn(1, 0, 2), 5).ok());
+  EXPECT_EQ(state_.first_unstable_offset(), 1);
+  done = Mark(2, 0, kCommit, 0, 6);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(*done, (std::vector<TxnCompletion>{{{2, 1, 6, false}, 5}}));
+  EXPECT_EQ(state_.first_unstable_offset(), 5);
+  done = Mark(1, 0, kCommit, 0, 7);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(*done, (std::vector<TxnCompletion>{{{1, 5, 7, false}, 8}}));
+  EXPECT_EQ(state_.first_unstable_offset(), std::nullopt);
+}
+
+TEST_F(ProducerTxnTest, MarkersAreFencedByEpochAndCoordinatorEpoch) {
+  ASSERT_TRUE(Add(Txn(6, 2, 0), 0).ok());
+  ASSERT_TRUE(Mark(6, 2, kCommit, 5, 1).ok());
+  ASSERT_TRUE(Add(Txn(6, 2, 1), 2).ok());
+  // An older producer epoch.
+  auto stale = Mark(6, 1, kAbort, 5, 3);
+  EXPECT_EQ(ErrorOf(stale.status()), ProducerError::kInvalidProducerEpoch) << stale.status();
+  // An older coordinator epoch: a zombie coordinator.
+  auto zombie = Mark(6, 2, kAbort, 4, 3);
+  EXPECT_EQ(ErrorOf(zombie.status()), ProducerError::kTransactionCoordinatorFenced)
+      << zombie.status();
+  EXPECT_EQ(zombie.status().message(),
+            "Invalid coordinator epoch for producerId 6 at offset 3 in partition topic-0: 4 "
+            "(zombie), 5 (current)");
+  // Nothing changed.
+  EXPECT_EQ(state_.Find(6)->current_txn_first_offset, 2);
+  EXPECT_EQ(state_.Find(6)->coordinator_epoch, 5);
+  // A replay is not checked.
+  auto replayed = Mark(6, 1, kAbort, 4, 3, AppendOrigin::kReplay);
+  ASSERT_TRUE(replayed.ok());
+  EXPECT_EQ(*replayed, (std::vector<TxnCompletion>{{{6, 2, 3, true}, 4}}));
+  EXPECT_EQ(state_.Find(6)->epoch, 1);
+  EXPECT_EQ(state_.Find(6)->coordinator_epoch, 4);
+}
+
+TEST_F(ProducerTxnTest, MarkerOfABumpedEpochOrWithoutTransaction) {
+  ASSERT_TRUE(Add(Txn(7, 0, 0, 3), 0).ok());
+  // A newer epoch (transactions v2 bump it in the marker): fine, the batches go.
+  auto done = Mark(7, 1, kAbort, 2, 3);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(*done, (std::vector<TxnCompletion>{{{7, 0, 3, true}, 4}}));
+  EXPECT_EQ(state_.Find(7)->epoch, 1);
+  EXPECT_TRUE(state_.Find(7)->batches.empty());
+  EXPECT_EQ(ErrorOf(Add(Txn(7, 0, 3), 4)), ProducerError::kInvalidProducerEpoch);
+  // A marker with no transaction open (or for a producer never seen) completes nothing and
+  // only moves the epochs.
+  done = Mark(7, 2, kCommit, 3, 4);
+  ASSERT_TRUE(done.ok());
+  EXPECT_TRUE(done->empty());
+  EXPECT_EQ(state_.Find(7)->epoch, 2);
+  EXPECT_EQ(state_.Find(7)->coordinator_epoch, 3);
+  done = Mark(70, 0, kAbort, 0, 5);
+  ASSERT_TRUE(done.ok());
+  EXPECT_TRUE(done->empty());
+  ASSERT_NE(state_.Find(70), nullptr);
+  EXPECT_EQ(state_.Find(70)->epoch, 0);
+  EXPECT_EQ(state_.first_unstable_offset(), std::nullopt);
+}
+
+TEST_F(ProducerTxnTest, WritesDuringAnOpenTransaction) {
+  ASSERT_TRUE(Add(Txn(4, 0, 0, 2), 10).ok());
+  // Not transactional: INVALID_TXN_STATE, from a client or the coordinator.
+  absl::Status s = Add(Batch(4, 0, 2), 12);
+  EXPECT_EQ(ErrorOf(s), ProducerError::kInvalidTxnState) << s;
+  EXPECT_EQ(s.message(),
+            "Expected transactional write from producer 4 at offset 12 in partition topic-0");
+  EXPECT_EQ(ErrorOf(Add(Batch(4, 0, 2), 12, AppendOrigin::kCoordinator)),
+            ProducerError::kInvalidTxnState);
+  // A higher epoch, transactional, from sequence 0: part of the same transaction.
+  ASSERT_TRUE(Add(Txn(4, 1, 0), 12).ok());
+  EXPECT_EQ(state_.Find(4)->current_txn_first_offset, 10);
+  EXPECT_EQ(state_.first_unstable_offset(), 10);
+  // Both in one Update: a marker closes it and a new transaction opens after it.
+  ProducerStateManager::Update update = state_.BeginUpdate();
+  const protocol::EndTxnMarker commit{kCommit, 0};
+  ASSERT_TRUE(update
+                  .AddMarker(Header(protocol::BuildEndTxnMarkerBatch(4, 1, commit, kTime), 13),
+                             commit, AppendOrigin::kReplay)
+                  .ok());
+  ASSERT_TRUE(update.AddBatch(Header(Txn(4, 1, 1), 14), AppendOrigin::kReplay).ok());
+  EXPECT_EQ(update.completed_txns(), (std::vector<CompletedTxn>{{4, 10, 13, false}}));
+  EXPECT_EQ(state_.Apply(std::move(update)),
+            (std::vector<TxnCompletion>{{{4, 10, 13, false}, 14}}));
+  EXPECT_EQ(state_.ongoing_txns(), (std::map<int64_t, int64_t>{{14, 4}}));
+}
+
+TEST_F(ProducerTxnTest, OpenTransactionsSurviveExpiration) {
+  ASSERT_TRUE(Add(Txn(1, 0, 0), 0).ok());
+  ASSERT_TRUE(Add(Batch(2, 0, 0), 1).ok());
+  EXPECT_EQ(state_.RemoveExpiredProducers(kTime + 86400000), 1u);
+  EXPECT_NE(state_.Find(1), nullptr);
+  EXPECT_EQ(state_.first_unstable_offset(), 0);
 }
 
 // --- snapshot format ---------------------------------------------------------------

@@ -15,6 +15,18 @@
 
 namespace runnel::storage {
 
+// The bytes of the batches a Read returned, as one string.
+inline std::string ReadRanges(const ReadInfo& info) {
+  std::string bytes;
+  for (const FileRange& r : info.ranges) {
+    std::string part(r.length, '\0');
+    EXPECT_EQ(::pread(r.fd, part.data(), part.size(), static_cast<off_t>(r.position)),
+              static_cast<ssize_t>(r.length));
+    bytes += part;
+  }
+  return bytes;
+}
+
 // offset -> value of every record from `offset` on, each value cut at its first '.' (the
 // tests pad values as "<value>.<padding>").
 inline std::map<int64_t, std::string> ReadValues(PartitionLog& log, int64_t offset) {
@@ -23,13 +35,7 @@ inline std::map<int64_t, std::string> ReadValues(PartitionLog& log, int64_t offs
     auto info = log.Read(offset, 1 << 20, true);
     EXPECT_TRUE(info.ok()) << info.status();
     if (!info.ok() || info->ranges.empty()) break;
-    std::string bytes;
-    for (const FileRange& r : info->ranges) {
-      std::string part(r.length, '\0');
-      EXPECT_EQ(::pread(r.fd, part.data(), part.size(), static_cast<off_t>(r.position)),
-                static_cast<ssize_t>(r.length));
-      bytes += part;
-    }
+    std::string bytes = ReadRanges(*info);
     protocol::BatchIterator batches(bytes);
     std::string_view batch;
     protocol::BatchHeader header;
