@@ -361,18 +361,29 @@ TransactionCoordinator::InitProducerIdResult TransactionCoordinator::InitProduce
   return fail(ErrorCode::kConcurrentTransactions);
 }
 
+ErrorCode TransactionCoordinator::FindForProducer(const std::string& transactional_id,
+                                                  int64_t producer_id, int16_t producer_epoch,
+                                                  const TransactionRecord** current) {
+  if (transactional_id.empty()) return ErrorCode::kInvalidRequest;
+  RetryPendingMarkers(transactional_id);
+  *current = Find(transactional_id);
+  if (*current == nullptr || (*current)->producer_id != producer_id) {
+    return ErrorCode::kInvalidProducerIdMapping;
+  }
+  if ((*current)->producer_epoch != producer_epoch) return ErrorCode::kProducerFenced;
+  if (IsPrepare((*current)->state)) return ErrorCode::kConcurrentTransactions;
+  return ErrorCode::kNone;
+}
+
 ErrorCode TransactionCoordinator::AddToTransaction(const std::string& transactional_id,
                                                    int64_t producer_id, int16_t producer_epoch,
                                                    const Partitions& partitions,
                                                    int16_t client_transaction_version) {
-  if (transactional_id.empty()) return ErrorCode::kInvalidRequest;
-  RetryPendingMarkers(transactional_id);
-  const TransactionRecord* current = Find(transactional_id);
-  if (current == nullptr || current->producer_id != producer_id) {
-    return ErrorCode::kInvalidProducerIdMapping;
+  const TransactionRecord* current = nullptr;
+  if (ErrorCode e = FindForProducer(transactional_id, producer_id, producer_epoch, &current);
+      e != ErrorCode::kNone) {
+    return e;
   }
-  if (current->producer_epoch != producer_epoch) return ErrorCode::kProducerFenced;
-  if (IsPrepare(current->state)) return ErrorCode::kConcurrentTransactions;
   if (current->state == TransactionState::kDead ||
       current->state == TransactionState::kPrepareEpochFence) {
     return ErrorCode::kUnknownServerError;  // never stored
@@ -426,14 +437,11 @@ ErrorCode TransactionCoordinator::VerifyPartitionInTransaction(const std::string
                                                                int16_t producer_epoch,
                                                                const std::string& topic,
                                                                int32_t partition) {
-  if (transactional_id.empty()) return ErrorCode::kInvalidRequest;
-  RetryPendingMarkers(transactional_id);
-  const TransactionRecord* current = Find(transactional_id);
-  if (current == nullptr || current->producer_id != producer_id) {
-    return ErrorCode::kInvalidProducerIdMapping;
+  const TransactionRecord* current = nullptr;
+  if (ErrorCode e = FindForProducer(transactional_id, producer_id, producer_epoch, &current);
+      e != ErrorCode::kNone) {
+    return e;
   }
-  if (current->producer_epoch != producer_epoch) return ErrorCode::kProducerFenced;
-  if (IsPrepare(current->state)) return ErrorCode::kConcurrentTransactions;
   auto have = current->partitions.find(topic);
   return have != current->partitions.end() && have->second.count(partition)
              ? ErrorCode::kNone

@@ -255,6 +255,10 @@ class TransactionCoordinator {
                         int64_t expected_producer_id, int16_t expected_epoch,
                         TransactionRecord* next, bool* fence_first);
   // handleAddPartitionsToTransaction once the partitions are known to exist.
+  // The checks a producer's request to its transaction starts with: the id's record, its
+  // producer id and epoch, and no transaction being completed. On kNone *current is set.
+  ErrorCode FindForProducer(const std::string& transactional_id, int64_t producer_id,
+                            int16_t producer_epoch, const TransactionRecord** current);
   ErrorCode AddToTransaction(const std::string& transactional_id, int64_t producer_id,
                              int16_t producer_epoch, const Partitions& partitions,
                              int16_t client_transaction_version);
