@@ -4,8 +4,6 @@
 #include <ctime>
 
 #include "absl/strings/match.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 
 namespace runnel::broker {
 namespace {
@@ -25,12 +23,16 @@ std::optional<LogLevel> ParseLogLevel(std::string_view name) {
 const char* LogLevelName(LogLevel level) { return kNames[static_cast<int>(level)]; }
 
 void LogLine(LogLevel level, std::string_view message) {
-  absl::Time now = absl::Now();
-  std::string stamp = absl::FormatTime("%Y-%m-%d %H:%M:%S", now, absl::LocalTimeZone());
-  int millis = static_cast<int>(
-      absl::ToInt64Milliseconds(now - absl::FromUnixSeconds(absl::ToUnixSeconds(now))));
-  std::printf("[%s,%03d] %s %.*s\n", stamp.c_str(), millis, LogLevelName(level),
-              static_cast<int>(message.size()), message.data());
+  // libc's local time rather than absl's, whose loading of the time zone is more code
+  // to fault in on the start-up path.
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  tm local;
+  localtime_r(&now.tv_sec, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &local);
+  std::printf("[%s,%03d] %s %.*s\n", stamp, static_cast<int>(now.tv_nsec / 1000000),
+              LogLevelName(level), static_cast<int>(message.size()), message.data());
   std::fflush(stdout);
 }
 

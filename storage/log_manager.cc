@@ -124,14 +124,6 @@ LogManager::~LogManager() = default;
 absl::Status LogManager::Load() {
   if (absl::Status s = CreateDirectories(log_dir_); !s.ok()) return s;
   clean_shutdown_ = PathExists(log_dir_ / kCleanShutdownFile);
-  // An unreadable checkpoint only costs a full recovery.
-  absl::StatusOr<PartitionOffsets> points = ReadCheckpointFile(log_dir_ / kRecoveryPointFile);
-  if (points.ok()) recovery_points_ = *std::move(points);
-  absl::StatusOr<PartitionOffsets> starts = ReadCheckpointFile(log_dir_ / kLogStartOffsetFile);
-  if (starts.ok()) log_start_offsets_ = *std::move(starts);
-  // A lost cleaner checkpoint only means cleaning again what was clean.
-  absl::StatusOr<PartitionOffsets> cleaned = ReadCheckpointFile(log_dir_ / kCleanerOffsetFile);
-  if (cleaned.ok()) cleaner_offsets_ = *std::move(cleaned);
   std::filesystem::path path = log_dir_ / kTopicsFile;
   absl::StatusOr<std::string> contents = ReadFileToString(path);
   if (contents.ok()) {
@@ -165,22 +157,43 @@ absl::Status LogManager::Load() {
     }
   }
   if (clean_shutdown_) {
-    // Not followed by a directory fsync, as in Kafka: a journaling file system commits
-    // the unlink before any later change to a log file's size, so a crash can not leave
-    // the marker beside data written after it, and a fsync here cost up to 80 ms of
-    // start-up time.
-    if (absl::Status s = RemoveFile(log_dir_ / kCleanShutdownFile); !s.ok()) return s;
+    // Renamed to a temporary file's name rather than unlinked: an unlink frees the
+    // file's data block, 0.5 ms of start-up (file systems mounted with discard trim it
+    // at once), and the deferred leftover pass removes .tmp files anyway. Not followed
+    // by a directory fsync, as in Kafka: a journaling file system commits the rename
+    // before any later change to a log file's size, so a crash can not leave the marker
+    // beside data written after it, and a fsync here cost up to 80 ms of start-up time.
+    std::filesystem::path marker = log_dir_ / kCleanShutdownFile;
+    std::filesystem::path removed = marker;
+    removed += ".tmp";
+    if (absl::Status s = RenameFile(marker, removed); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+LogManager::Checkpoints& LogManager::checkpoints() const {
+  if (checkpoints_ != nullptr) return *checkpoints_;
+  checkpoints_ = std::make_unique<Checkpoints>();
+  // An unreadable checkpoint only costs a full recovery, and a lost cleaner checkpoint
+  // cleaning again what was clean.
+  absl::StatusOr<PartitionOffsets> points = ReadCheckpointFile(log_dir_ / kRecoveryPointFile);
+  if (points.ok()) checkpoints_->recovery_points = *std::move(points);
+  absl::StatusOr<PartitionOffsets> starts = ReadCheckpointFile(log_dir_ / kLogStartOffsetFile);
+  if (starts.ok()) checkpoints_->log_start_offsets = *std::move(starts);
+  absl::StatusOr<PartitionOffsets> cleaned = ReadCheckpointFile(log_dir_ / kCleanerOffsetFile);
+  if (cleaned.ok()) checkpoints_->cleaner_offsets = *std::move(cleaned);
+  return *checkpoints_;
 }
 
 LogCheckpoint LogManager::CheckpointOf(const std::string& topic, int32_t partition) const {
   LogCheckpoint c;
   c.clean_shutdown = clean_shutdown_;
-  if (auto it = recovery_points_.find({topic, partition}); it != recovery_points_.end()) {
+  const Checkpoints& read = checkpoints();
+  if (auto it = read.recovery_points.find({topic, partition}); it != read.recovery_points.end()) {
     c.recovery_point = it->second;
   }
-  if (auto it = log_start_offsets_.find({topic, partition}); it != log_start_offsets_.end()) {
+  if (auto it = read.log_start_offsets.find({topic, partition});
+      it != read.log_start_offsets.end()) {
     c.log_start_offset = it->second;
   }
   return c;
@@ -495,8 +508,8 @@ PartitionOffsets LogManager::OfUnopenedPartitions(const PartitionOffsets& read_a
 }
 
 absl::Status LogManager::WriteRecoveryPointCheckpoint() {
-  // A log never opened keeps what was read at Open.
-  PartitionOffsets points = OfUnopenedPartitions(recovery_points_);
+  // A log never opened keeps what the file said.
+  PartitionOffsets points = OfUnopenedPartitions(checkpoints().recovery_points);
   ForEachOpenPartition([&](const std::string& topic, int32_t p, PartitionLog& log) {
     points[{topic, p}] = log.recovery_point();
   });
@@ -504,7 +517,7 @@ absl::Status LogManager::WriteRecoveryPointCheckpoint() {
 }
 
 absl::Status LogManager::WriteLogStartOffsetCheckpoint() {
-  PartitionOffsets starts = OfUnopenedPartitions(log_start_offsets_);
+  PartitionOffsets starts = OfUnopenedPartitions(checkpoints().log_start_offsets);
   ForEachOpenPartition([&](const std::string& topic, int32_t p, PartitionLog& log) {
     if (log.log_start_offset() > log.first_segment_base()) {
       starts[{topic, p}] = log.log_start_offset();
@@ -514,18 +527,20 @@ absl::Status LogManager::WriteLogStartOffsetCheckpoint() {
 }
 
 int64_t LogManager::CleanerOffset(const std::string& topic, int32_t partition) const {
-  auto it = cleaner_offsets_.find({topic, partition});
-  return it == cleaner_offsets_.end() ? 0 : it->second;
+  const PartitionOffsets& cleaned = checkpoints().cleaner_offsets;
+  auto it = cleaned.find({topic, partition});
+  return it == cleaned.end() ? 0 : it->second;
 }
 
 absl::Status LogManager::SetCleanerOffset(const std::string& topic, int32_t partition,
                                           int64_t offset) {
-  cleaner_offsets_[{topic, partition}] = offset;
+  PartitionOffsets& cleaned = checkpoints().cleaner_offsets;
+  cleaned[{topic, partition}] = offset;
   // Entries of deleted topics go with the next write.
-  for (auto it = cleaner_offsets_.begin(); it != cleaner_offsets_.end();) {
-    it = Partition(it->first.first, it->first.second) ? std::next(it) : cleaner_offsets_.erase(it);
+  for (auto it = cleaned.begin(); it != cleaned.end();) {
+    it = Partition(it->first.first, it->first.second) ? std::next(it) : cleaned.erase(it);
   }
-  return WriteCheckpointFile(log_dir_ / kCleanerOffsetFile, cleaner_offsets_);
+  return WriteCheckpointFile(log_dir_ / kCleanerOffsetFile, cleaned);
 }
 
 void LogManager::SetOffline(absl::Status cause) {

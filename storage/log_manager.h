@@ -25,17 +25,18 @@
 // "-delete" directories and any partition directory whose partition.metadata names an
 // unknown topic id or a partition number the topic does not have: leftovers of a
 // deletion or creation interrupted by a crash.
-// Opening after a clean stop is deferred: Open reads only topics.metadata and the
-// checkpoints, and each partition's log is opened on first use (Partition,
-// ForEachPartition) or by OpenDeferredPartitions, which the broker runs in the
-// background (and which first removes leftovers, which only a failed operation can
-// leave before a clean stop); so a broker with many partitions answers at once. After an unclean
-// stop every log is recovered before Open returns. Logs never opened keep their checkpointed
-// values, and their files are as the clean stop left them.
+// Opening after a clean stop is deferred: Open reads only topics.metadata, and each
+// partition's log is opened on first use (Partition, ForEachPartition) or by
+// OpenDeferredPartitions, which the broker runs in the background (and which first
+// removes leftovers, which only a failed operation can leave before a clean stop); the
+// checkpoint files are read on first need too. So a broker with many partitions answers
+// at once. After an unclean stop every log is recovered before Open returns. Logs never
+// opened keep their checkpointed values, and their files are as the clean stop left them.
 // Recovery: Close() flushes every log, writes both checkpoints and then the clean-
 // shutdown marker ({"version":0,"brokerEpoch":-1}, as Kafka's CleanShutdownFileHandler).
-// Open reads the marker and the checkpoints, opens each log without scanning what they
-// say is durable, and removes the marker, so a crash from then on is seen as unclean.
+// Open reads the marker and renames it away (a .tmp name, removed with the other
+// leftovers), so a crash from then on is seen as unclean; each log is then opened without
+// scanning what its checkpointed recovery point says is durable.
 // The log dir goes offline on the first I/O error a caller reports (SetOffline): the
 // broker then answers KAFKA_STORAGE_ERROR for its partitions and no marker is written.
 // Thread-compatible. Pointers returned stay valid until the topic is deleted or the
@@ -157,6 +158,14 @@ class LogManager {
       const std::function<void(const std::string&, int32_t, PartitionLog&)>& fn) const;
   // The entries of `read_at_open` whose partition exists and was never opened.
   PartitionOffsets OfUnopenedPartitions(const PartitionOffsets& read_at_open) const;
+  // The three checkpoint files, read on the first call (parsing them is linear in the
+  // number of partitions, too slow for start-up after a clean stop).
+  struct Checkpoints {
+    PartitionOffsets recovery_points;    // as read, for logs never opened
+    PartitionOffsets log_start_offsets;  // as read, for logs never opened
+    PartitionOffsets cleaner_offsets;
+  };
+  Checkpoints& checkpoints() const;
   // The checkpointed state of a partition being opened.
   LogCheckpoint CheckpointOf(const std::string& topic, int32_t partition) const;
   absl::Status RemovePartitionDir(const std::filesystem::path& dir, const TopicId& id);
@@ -167,10 +176,8 @@ class LogManager {
   std::map<std::string, std::unique_ptr<Topic>> topics_;
   std::map<TopicId, Topic*> by_id_;
   bool clean_shutdown_ = false;
-  bool leftovers_pending_ = false;      // RemoveLeftovers deferred after a clean stop
-  PartitionOffsets recovery_points_;    // as read at Open
-  PartitionOffsets log_start_offsets_;  // as read at Open
-  PartitionOffsets cleaner_offsets_;
+  bool leftovers_pending_ = false;                    // RemoveLeftovers deferred after a clean stop
+  mutable std::unique_ptr<Checkpoints> checkpoints_;  // null: not read yet
   absl::Status offline_cause_;
 };
 

@@ -219,6 +219,8 @@ TEST_F(LogLifecycleTest, ManagerWritesCheckpointsAndTheCleanShutdownMarker) {
     EXPECT_FALSE(fs::exists(logs / ".kafka_cleanshutdown"));  // a crash now is unclean
     EXPECT_EQ((*m)->Partition("t", 0)->log_start_offset(), 12);
     EXPECT_EQ((*m)->Partition("t", 0)->log_end_offset(), 30);
+    (*m)->OpenDeferredPartitions(SIZE_MAX);  // and removes what the marker left
+    EXPECT_FALSE(fs::exists(logs / ".kafka_cleanshutdown.tmp"));
     // Offline: no marker on close.
     (*m)->SetOffline(absl::InternalError("EIO"));
     EXPECT_TRUE((*m)->Close().ok());
