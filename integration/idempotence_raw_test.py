@@ -32,8 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import raw_protocol_test as rp  # noqa: E402
 from broker import Broker  # noqa: E402
 
-INIT_PRODUCER_ID = 22
-rp.FIRST_FLEXIBLE[INIT_PRODUCER_ID] = 2
+INIT_PRODUCER_ID = rp.INIT_PRODUCER_ID
+init_producer_id = rp.init_producer_id
 
 NONE = 0
 INVALID_REQUEST = 42
@@ -44,23 +44,6 @@ INVALID_RECORD = 87
 # Record timestamps: now, since producer.id.expiration.ms (a day) counts from a producer's
 # last batch timestamp and a loaded snapshot drops the producers that expired.
 TS = int(time.time() * 1000)
-
-
-def init_producer_id(conn, version, transactional_id=None, timeout_ms=60000, producer_id=-1,
-                     epoch=-1):
-    """-> (error, producer_id, epoch); the whole response is checked to be consumed."""
-    w = rp.Writer(version >= 2)
-    w.string(transactional_id).i32(timeout_ms)
-    if version >= 3:
-        w.i64(producer_id).i16(epoch)
-    w.tags()
-    r = conn.call(INIT_PRODUCER_ID, version, bytes(w.buf))
-    throttle = r.i32()
-    assert throttle == 0, throttle
-    out = (r.i16(), r.i64(), r.i16())
-    r.tags()
-    rp.done(r)
-    return out
 
 
 def records(first, count):

@@ -48,10 +48,11 @@ MESSAGE_MAX_BYTES = 2000  # broker-wide limit for this test's broker
 PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
 OFFSET_COMMIT, OFFSET_FETCH, DELETE_RECORDS = 8, 9, 21
 API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, CREATE_PARTITIONS = 18, 19, 20, 37
+INIT_PRODUCER_ID = 22
 FIRST_FLEXIBLE = {PRODUCE: 9, FETCH: 12, LIST_OFFSETS: 6, METADATA: 9, OFFSET_COMMIT: 8,
                   DELETE_RECORDS: 2,
                   OFFSET_FETCH: 6, API_VERSIONS: 3, CREATE_TOPICS: 5, DELETE_TOPICS: 4,
-                  CREATE_PARTITIONS: 2}
+                  CREATE_PARTITIONS: 2, INIT_PRODUCER_ID: 2}
 
 # Error codes.
 NONE = 0
@@ -834,7 +835,8 @@ def delete_records(conn, topic, partitions_and_offsets, version=2):
     return {p: (low, e) for t in results for p, low, e in t}
 
 
-def api_versions(conn, version=3):
+def api_versions_with_tags(conn, version=3):
+    """-> (error, {key: (min, max)}, {tag: raw bytes} of the response's tagged fields)."""
     w = Writer(version >= 3)
     if version >= 3:
         w.string("runnel-raw-test").string("1.0").tags()
@@ -849,9 +851,31 @@ def api_versions(conn, version=3):
     keys = {k: (lo, hi) for k, lo, hi in r.array(key)}
     if version >= 1:
         r.i32()
+    raw_tags = r.tags()
+    done(r)
+    return error, keys, raw_tags
+
+
+def api_versions(conn, version=3):
+    error, keys, _ = api_versions_with_tags(conn, version)
+    return error, keys
+
+
+def init_producer_id(conn, version, transactional_id=None, timeout_ms=60000, producer_id=-1,
+                     epoch=-1):
+    """-> (error, producer_id, epoch); the whole response is checked to be consumed."""
+    w = Writer(version >= 2)
+    w.string(transactional_id).i32(timeout_ms)
+    if version >= 3:
+        w.i64(producer_id).i16(epoch)
+    w.tags()
+    r = conn.call(INIT_PRODUCER_ID, version, bytes(w.buf))
+    throttle = r.i32()
+    assert throttle == 0, throttle
+    out = (r.i16(), r.i64(), r.i16())
     r.tags()
     done(r)
-    return error, keys
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -52,7 +52,7 @@ import raw_protocol_test as rp  # noqa: E402
 from broker import Broker  # noqa: E402
 
 FIND_COORDINATOR = 10
-INIT_PRODUCER_ID = 22
+INIT_PRODUCER_ID = rp.INIT_PRODUCER_ID
 ADD_PARTITIONS_TO_TXN = 24
 ADD_OFFSETS_TO_TXN = 25
 END_TXN = 26
@@ -60,10 +60,11 @@ TXN_OFFSET_COMMIT = 28
 DESCRIBE_PRODUCERS = 61
 DESCRIBE_TRANSACTIONS = 65
 LIST_TRANSACTIONS = 66
-rp.FIRST_FLEXIBLE.update({FIND_COORDINATOR: 3, INIT_PRODUCER_ID: 2, ADD_PARTITIONS_TO_TXN: 3,
+rp.FIRST_FLEXIBLE.update({FIND_COORDINATOR: 3, ADD_PARTITIONS_TO_TXN: 3,
                           ADD_OFFSETS_TO_TXN: 3, END_TXN: 3, TXN_OFFSET_COMMIT: 3,
                           DESCRIBE_PRODUCERS: 0, DESCRIBE_TRANSACTIONS: 0,
                           LIST_TRANSACTIONS: 0})
+init_producer_id = rp.init_producer_id
 
 NONE = 0
 UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -123,32 +124,8 @@ def find_coordinator(conn, version, keys, key_type=1):
     return out
 
 
-def init_producer_id(conn, version, transactional_id, timeout_ms=60000, producer_id=-1,
-                     epoch=-1):
-    """-> (error, producer_id, epoch)."""
-    w = rp.Writer(version >= 2)
-    w.string(transactional_id).i32(timeout_ms)
-    if version >= 3:
-        w.i64(producer_id).i16(epoch)
-    w.tags()
-    r = conn.call(INIT_PRODUCER_ID, version, bytes(w.buf))
-    r.i32()
-    out = (r.i16(), r.i64(), r.i16())
-    r.tags()
-    rp.done(r)
-    return out
-
-
-def add_partitions_to_txn(conn, version, txn_id, pid, epoch, topics):
-    """topics: {name: [partitions]} (v0-3, the client form) -> {(topic, partition): error}."""
-    assert version <= 3
-    w = rp.Writer(version >= 3)
-    w.string(txn_id).i64(pid).i16(epoch)
-    w.array(list(topics.items()),
-            lambda w, t: w.string(t[0]).array(t[1], lambda w, p: w.i32(p)).tags())
-    w.tags()
-    r = conn.call(ADD_PARTITIONS_TO_TXN, version, bytes(w.buf))
-    r.i32()
+def read_partition_errors(r):
+    """[topic: name, [partition, error]] -> {(topic, partition): error}."""
     out = {}
 
     def part(r, name):
@@ -162,6 +139,20 @@ def add_partitions_to_txn(conn, version, txn_id, pid, epoch, topics):
         r.tags()
 
     r.array(topic)
+    return out
+
+
+def add_partitions_to_txn(conn, version, txn_id, pid, epoch, topics):
+    """topics: {name: [partitions]} (v0-3, the client form) -> {(topic, partition): error}."""
+    assert version <= 3
+    w = rp.Writer(version >= 3)
+    w.string(txn_id).i64(pid).i16(epoch)
+    w.array(list(topics.items()),
+            lambda w, t: w.string(t[0]).array(t[1], lambda w, p: w.i32(p)).tags())
+    w.tags()
+    r = conn.call(ADD_PARTITIONS_TO_TXN, version, bytes(w.buf))
+    r.i32()
+    out = read_partition_errors(r)
     r.tags()
     rp.done(r)
     return out
@@ -212,19 +203,7 @@ def txn_offset_commit(conn, version, txn_id, group, pid, epoch, offsets, generat
     w.tags()
     r = conn.call(TXN_OFFSET_COMMIT, version, bytes(w.buf))
     r.i32()
-    out = {}
-
-    def part(r, name):
-        p, e = r.i32(), r.i16()
-        r.tags()
-        out[(name, p)] = e
-
-    def topic(r):
-        name = r.string()
-        r.array(lambda r: part(r, name))
-        r.tags()
-
-    r.array(topic)
+    out = read_partition_errors(r)
     r.tags()
     rp.done(r)
     return out
@@ -417,20 +396,7 @@ def offset_fetch(conn, group, topic, partitions, require_stable):
 
 def api_versions_with_features(conn):
     """ApiVersions v3 -> (error, {key: (min, max)}, {tag: decoded value})."""
-    w = rp.Writer(True)
-    w.string("runnel-txn-test").string("1.0").tags()
-    r = conn.call(rp.API_VERSIONS, 3, bytes(w.buf))
-    error = r.i16()
-
-    def key(r):
-        k = (r.i16(), r.i16(), r.i16())
-        r.tags()
-        return k
-
-    keys = {k: (lo, hi) for k, lo, hi in r.array(key)}
-    r.i32()
-    raw_tags = r.tags()
-    rp.done(r)
+    error, keys, raw_tags = rp.api_versions_with_tags(conn, 3)
     tags = {}
     for tag, raw in raw_tags.items():
         t = rp.Reader(raw, True)

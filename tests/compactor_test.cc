@@ -19,6 +19,7 @@
 #include "protocol/record_batch.h"
 #include "storage/log_config.h"
 #include "storage/segment.h"
+#include "tests/slurp.h"
 
 namespace runnel::storage {
 namespace {
@@ -70,11 +71,6 @@ std::string MakeBatch(const std::vector<Rec>& records, BatchOptions options = {}
 Rec R(int64_t offset, std::optional<std::string> key, std::optional<std::string> value,
       int64_t ts = -2) {
   return Rec{offset, ts == -2 ? 1000 + offset : ts, std::move(key), std::move(value), {}};
-}
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 struct OutBatch {

@@ -12,16 +12,12 @@
 #include "gtest/gtest.h"
 #include "storage/offset_index.h"
 #include "storage/time_index.h"
+#include "tests/slurp.h"
 
 namespace runnel::storage {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 void WriteFile(const fs::path& path, const std::string& contents) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << contents;

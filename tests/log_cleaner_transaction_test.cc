@@ -31,6 +31,7 @@
 #include "storage/segment.h"
 #include "storage/transaction_index.h"
 #include "tests/read_values.h"
+#include "tests/slurp.h"
 
 namespace runnel::storage {
 namespace {
@@ -49,11 +50,6 @@ int64_t WallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // One batch read back from the log.

@@ -21,6 +21,7 @@
 #include "storage/log_manager.h"
 #include "storage/partition_log.h"
 #include "tests/read_values.h"
+#include "tests/slurp.h"
 
 namespace runnel::storage {
 namespace {
@@ -28,11 +29,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int64_t kHour = 3600 * 1000;
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

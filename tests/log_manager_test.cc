@@ -13,17 +13,13 @@
 
 #include "gtest/gtest.h"
 #include "protocol/record_batch.h"
+#include "tests/slurp.h"
 
 namespace runnel::storage {
 namespace {
 
 namespace fs = std::filesystem;
 using Configs = std::map<std::string, std::string>;
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::string OneRecordBatch(const std::string& value) {
   protocol::RecordToAdd r;

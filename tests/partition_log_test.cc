@@ -13,16 +13,12 @@
 
 #include "gtest/gtest.h"
 #include "protocol/record_batch.h"
+#include "tests/slurp.h"
 
 namespace runnel::storage {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::string ReadAll(const ReadInfo& info) {
   std::string out;

@@ -25,6 +25,7 @@
 #include "storage/producer_state.h"
 #include "storage/segment.h"
 #include "storage/transaction_index.h"
+#include "tests/slurp.h"
 
 namespace runnel::storage {
 namespace {
@@ -36,11 +37,6 @@ using protocol::EndTxnMarker;
 constexpr int64_t kTime = 1700000000000;
 constexpr auto kAbort = ControlRecordType::kAbort;
 constexpr auto kCommit = ControlRecordType::kCommit;
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // A producer's batch of `count` records; transactional unless said otherwise.
 std::string Batch(int64_t pid, int16_t epoch, int32_t seq, int count = 1,

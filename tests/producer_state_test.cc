@@ -26,6 +26,7 @@
 #include "storage/memory_file_system.h"
 #include "storage/partition_log.h"
 #include "storage/segment.h"
+#include "tests/slurp.h"
 
 namespace runnel::storage {
 namespace {
@@ -61,11 +62,6 @@ protocol::BatchHeader Header(const std::string& batch, int64_t base_offset) {
 }
 
 std::optional<ProducerError> ErrorOf(const absl::Status& s) { return ProducerErrorOf(s); }
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // --- the checks, on the manager alone ----------------------------------------------
 

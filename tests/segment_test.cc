@@ -15,17 +15,13 @@
 
 #include "gtest/gtest.h"
 #include "protocol/record_batch.h"
+#include "tests/slurp.h"
 
 namespace runnel::storage {
 namespace {
 
 namespace fs = std::filesystem;
 using protocol::BatchHeader;
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::string ReadRange(const FileRange& r) {
   std::string out(r.length, '\0');

@@ -16,16 +16,12 @@
 #include "gtest/gtest.h"
 #include "storage/file.h"
 #include "storage/memory_file_system.h"
+#include "tests/slurp.h"
 
 namespace runnel::storage {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 void Spit(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
